@@ -1,0 +1,245 @@
+//! A loaded session, its lifetime, and the record shapes used for listing and migration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::data::SessionData;
+use crate::error::{Error, Result};
+use crate::id::{SessionHandle, SessionId};
+use crate::time::Timestamp;
+
+/// When a session was created and when it stops being live.
+///
+/// A session is live while `now < expires_at()`, the earlier of its idle expiry (slid forward
+/// by `refresh` and by every write) and its optional absolute expiry (which nothing extends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetime {
+    /// When the session was first stored.
+    pub created_at: Timestamp,
+    /// How long the session lives without activity (`SESSION_TTL` unless set per session).
+    pub idle_timeout: Duration,
+    /// `last activity + idle_timeout`.
+    pub idle_expires_at: Timestamp,
+    /// `created_at + absolute lifetime`, if the store has one.
+    pub absolute_expires_at: Option<Timestamp>,
+}
+
+impl Lifetime {
+    /// The lifetime of a session stored at `now`.
+    pub fn starting(now: Timestamp, idle_timeout: Duration, absolute: Option<Duration>) -> Self {
+        Lifetime {
+            created_at: now,
+            idle_timeout,
+            idle_expires_at: now.saturating_add(idle_timeout),
+            absolute_expires_at: absolute.map(|a| now.saturating_add(a)),
+        }
+    }
+
+    /// The moment the session stops being live.
+    pub fn expires_at(&self) -> Timestamp {
+        match self.absolute_expires_at {
+            Some(abs) => abs.min(self.idle_expires_at),
+            None => self.idle_expires_at,
+        }
+    }
+
+    /// Whether the session is live at `now`.
+    pub fn is_live(&self, now: Timestamp) -> bool {
+        now < self.expires_at()
+    }
+
+    /// Time to live from `now` (zero once expired): what a backend hands its server as a TTL.
+    pub fn remaining(&self, now: Timestamp) -> Duration {
+        self.expires_at().remaining_since(now)
+    }
+
+    /// The same lifetime with activity at `now`: the idle expiry moves to `now + idle_timeout`.
+    pub fn touched(mut self, now: Timestamp) -> Self {
+        self.idle_expires_at = now.saturating_add(self.idle_timeout);
+        self
+    }
+}
+
+/// Version of a stored session, for optimistic concurrency. Opaque: it changes on every
+/// write (`set`, `save`, `refresh`, `rotate`, `import`) and is only compared for equality.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Version(pub u64);
+
+/// A session as loaded from a store: its id, data, lifetime and the version it was loaded at.
+///
+/// Change the data with [`Session::insert`], [`Session::remove`] or [`Session::data_mut`], then
+/// hand it to [`SessionStore::save`](crate::SessionStore::save), which fails with
+/// [`Error::Conflict`] if someone else wrote the session in between.
+///
+/// The data is shared copy-on-write, so loading from an in-memory store clones no JSON.
+#[derive(Debug, Clone)]
+pub struct Session {
+    id: SessionId,
+    data: Arc<SessionData>,
+    lifetime: Lifetime,
+    version: Version,
+}
+
+impl Session {
+    /// Assembles a session; for store implementations.
+    pub fn from_parts(
+        id: SessionId,
+        data: Arc<SessionData>,
+        lifetime: Lifetime,
+        version: Version,
+    ) -> Self {
+        Session { id, data, lifetime, version }
+    }
+
+    /// The session's id.
+    pub fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    /// The session's data.
+    pub fn data(&self) -> &SessionData {
+        &self.data
+    }
+
+    /// The data as shared by the store (no copy).
+    pub fn shared_data(&self) -> &Arc<SessionData> {
+        &self.data
+    }
+
+    /// Mutable access to the data (copies it first if the store still shares it).
+    pub fn data_mut(&mut self) -> &mut SessionData {
+        Arc::make_mut(&mut self.data)
+    }
+
+    /// Takes the data out.
+    pub fn into_data(self) -> SessionData {
+        Arc::unwrap_or_clone(self.data)
+    }
+
+    /// The lifetime as of loading.
+    pub fn lifetime(&self) -> &Lifetime {
+        &self.lifetime
+    }
+
+    /// The version as of loading.
+    pub fn version(&self) -> Version {
+        self.version
+    }
+
+    /// Reads `key` as a `T`: `Ok(None)` when absent, [`Error::InvalidData`] when present with
+    /// another shape.
+    ///
+    /// ```
+    /// # use std::{sync::Arc, time::Duration};
+    /// # use session_core::*;
+    /// # let lifetime = Lifetime::starting(Timestamp(0), Duration::from_secs(60), None);
+    /// let mut session = Session::from_parts(SessionId::generate(), Arc::default(), lifetime, Version(0));
+    /// session.insert("csrf_token", "abc")?;
+    /// assert_eq!(session.get::<String>("csrf_token")?.as_deref(), Some("abc"));
+    /// assert_eq!(session.get::<u32>("missing")?, None);
+    /// assert!(session.get::<u32>("csrf_token").is_err());
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        match self.data.get(key) {
+            None => Ok(None),
+            Some(value) => T::deserialize(value).map(Some).map_err(|e| Error::InvalidData {
+                reason: format!("session key {key:?} has an unexpected shape: {e}"),
+            }),
+        }
+    }
+
+    /// Serializes `value` into `key`, returning the previous value.
+    pub fn insert<T: Serialize>(&mut self, key: &str, value: T) -> Result<Option<Value>> {
+        let value = serde_json::to_value(value).map_err(|e| Error::InvalidData {
+            reason: format!("value for {key:?} cannot be serialized: {e}"),
+        })?;
+        Ok(self.data_mut().insert(key.to_owned(), value))
+    }
+
+    /// Removes `key`, returning its value.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        if !self.data.contains_key(key) {
+            return None;
+        }
+        self.data_mut().remove(key)
+    }
+}
+
+/// Options for a write that may create a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// Idle timeout for this session instead of the store's default.
+    pub idle_timeout: Option<Duration>,
+}
+
+/// What listing a user's sessions returns: no token, only the handle and the lifetime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSummary {
+    /// The session's non-secret handle.
+    pub handle: SessionHandle,
+    /// Its lifetime as of listing.
+    pub lifetime: Lifetime,
+}
+
+/// A whole session as iteration yields it and import takes it: for migration and analytics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    /// The token, when the store keeps it (stores that hash ids at rest do not).
+    pub id: Option<SessionId>,
+    /// The handle, always present.
+    pub handle: SessionHandle,
+    /// The data.
+    pub data: SessionData,
+    /// The lifetime, with absolute timestamps; remaining TTLs follow from the store's clock.
+    pub lifetime: Lifetime,
+}
+
+impl SessionRecord {
+    /// The record of a loaded session.
+    pub fn from_session(session: &Session) -> Self {
+        SessionRecord {
+            id: Some(session.id().clone()),
+            handle: session.id().handle(),
+            data: session.data().clone(),
+            lifetime: *session.lifetime(),
+        }
+    }
+}
+
+/// Result of [`SessionStore::import`](crate::SessionStore::import).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// The record was written.
+    Imported,
+    /// A live session already exists under that id; it was left alone.
+    AlreadyPresent,
+    /// The record had expired by the target store's clock; nothing was written.
+    Expired,
+}
+
+/// Result of [`SessionStore::cleanup`](crate::SessionStore::cleanup).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanupReport {
+    /// Expired sessions removed by this pass.
+    pub removed: u64,
+    /// Index entries repaired or dropped because their session was gone.
+    pub repaired: u64,
+}
+
+/// Where a paged iteration continues; opaque and backend-specific.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanCursor(pub String);
+
+/// One page of [`SessionStore::scan`](crate::SessionStore::scan).
+#[derive(Debug, Clone, Default)]
+pub struct ScanPage {
+    /// Live sessions in this page.
+    pub sessions: Vec<SessionRecord>,
+    /// Where to continue, or `None` when the iteration is complete.
+    pub next: Option<ScanCursor>,
+}

@@ -1,0 +1,220 @@
+//! The `SessionStore` trait: the primitives every backend implements.
+//!
+//! Each method's `# Behavior` list is the specification; every bullet names the
+//! `conformance-tests` case that checks it on every backend.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::data::SessionData;
+use crate::error::Result;
+use crate::id::SessionId;
+use crate::session::{
+    CleanupReport, ImportOutcome, ScanCursor, ScanPage, Session, SessionRecord, SessionSummary,
+    WriteOptions,
+};
+
+/// What a backend can do beyond the contract every store meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Iteration yields tokens ([`SessionRecord::id`] is `Some`). False for stores that hash
+    /// ids at rest: they can list, revoke and migrate by handle, but cannot give tokens back.
+    pub keeps_tokens: bool,
+}
+
+/// A session store: the primitive operations every backend implements natively and atomically.
+///
+/// Object safe: services hold an `Arc<dyn SessionStore>`. Conveniences built from these
+/// primitives (`create`, `get`, `update` with retry, streaming iteration) live once, in
+/// [`SessionStoreExt`](crate::SessionStoreExt), implemented for every store.
+///
+/// Time comes from the store's [`Clock`](crate::Clock): a session is live while
+/// `now < expires_at` (see [`Lifetime`](crate::Lifetime)); an expired session behaves as absent
+/// in every operation, whether or not it has been purged yet.
+///
+/// # Behavior shared by every write
+/// - `oversized_write_is_rejected`: data whose compact JSON exceeds `max_session_bytes` fails
+///   with [`Error::TooLarge`](crate::Error::TooLarge) and nothing is written.
+/// - `reserved_key_is_rejected`: data holding [`RESERVED_KEY`](crate::RESERVED_KEY) fails with
+///   [`Error::InvalidData`](crate::Error::InvalidData) and nothing is written.
+///
+/// ```
+/// use std::sync::Arc;
+/// use serde_json::json;
+/// use session_core::{SessionStore, SessionStoreExt};
+/// # async fn demo(store: Arc<dyn SessionStore>) -> session_core::Result<()> {
+/// let data = json!({"user": {"sub": "u-1", "username": "aaron"}, "csrf_token": "t"});
+/// let session = store.create(data.as_object().unwrap().clone()).await?;
+/// let id = session.id().clone();
+///
+/// // Two requests changing different keys both keep their change.
+/// store.update(&id, |data| { data.insert("theme".into(), json!("dark")); }).await?;
+/// assert_eq!(store.get(&id).await?.unwrap().data()["theme"], "dark");
+///
+/// // Login / privilege change: same data, fresh id, old id dead.
+/// let rotated = store.rotate(&id).await?.unwrap();
+/// assert!(!store.exists(&id).await?);
+///
+/// // "Log out everywhere".
+/// assert_eq!(store.delete_user("u-1").await?, 1);
+/// assert!(!store.exists(rotated.id()).await?);
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait SessionStore: Send + Sync + fmt::Debug {
+    /// The backend's name for logs and errors (`"memory"`, `"redis"`, …).
+    fn backend(&self) -> &'static str;
+
+    /// What this backend can do beyond the contract.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Loads a live session with the version it has now.
+    ///
+    /// # Behavior
+    /// - `load_missing_is_none`: an id never stored gives `None`.
+    /// - `load_returns_what_was_stored`: the data as written, the lifetime as the write set it.
+    /// - `load_expired_is_none`: once `now >= expires_at` the session is `None` (the expiry
+    ///   instant itself is already expired).
+    /// - `load_does_not_extend`: loading never moves the idle expiry.
+    async fn load(&self, id: &SessionId) -> Result<Option<Session>>;
+
+    /// Stores `data` under `id` only if no live session has that id: the primitive behind
+    /// [`create`](crate::SessionStoreExt::create). Returns `None` when the id is taken.
+    ///
+    /// # Behavior
+    /// - `insert_stores_new_session`: a fresh id is stored with `created_at = now` and the
+    ///   default (or given) idle timeout and absolute lifetime.
+    /// - `insert_never_overwrites_live_session`: a live session under the id is left as it was
+    ///   and `None` is returned.
+    /// - `insert_over_expired_session_starts_fresh`: an expired session under the id counts as
+    ///   absent; the new session gets a new `created_at`.
+    async fn insert(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        options: WriteOptions,
+    ) -> Result<Option<Session>>;
+
+    /// Stores `data` under `id` whether or not a session exists there (an upsert), and returns
+    /// the stored session. [`SessionStoreExt::set`](crate::SessionStoreExt::set) is the
+    /// existing service's `set(id, data)` on top of it.
+    ///
+    /// # Behavior
+    /// - `set_then_load`: a set session loads back with that data.
+    /// - `set_replaces_data_and_slides_idle_expiry`: on a live session the data is replaced
+    ///   and the idle expiry moves to `now + idle_timeout`.
+    /// - `set_keeps_creation_and_absolute_expiry`: on a live session `created_at` and the
+    ///   absolute expiry are kept (nothing extends the absolute lifetime).
+    /// - `set_over_expired_session_starts_fresh`: an expired session counts as absent.
+    /// - `set_with_idle_timeout`: [`WriteOptions::idle_timeout`] sets this session's timeout.
+    async fn set_with(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        options: WriteOptions,
+    ) -> Result<Session>;
+
+    /// Writes back a loaded session whose data the caller changed, if nobody wrote it since.
+    /// Returns the session as stored, with its new version.
+    ///
+    /// # Behavior
+    /// - `save_persists_changes`: the new data loads back; the idle expiry slides to
+    ///   `now + idle_timeout`; the absolute expiry and `created_at` are kept.
+    /// - `save_returns_the_new_version`: saving the returned session again succeeds.
+    /// - `save_of_stale_session_conflicts`: if the session was written after it was loaded
+    ///   (by `save`, `set`, `refresh`, `rotate` or another writer), the save fails with
+    ///   [`Error::Conflict`](crate::Error::Conflict) and writes nothing.
+    /// - `save_does_not_resurrect`: if the session was deleted, rotated away or expired after
+    ///   it was loaded, the save fails with [`Error::NotFound`](crate::Error::NotFound) and the
+    ///   session stays absent (a logout sticks).
+    async fn save(&self, session: Session) -> Result<Session>;
+
+    /// Deletes a session. Returns whether a live session was removed.
+    ///
+    /// # Behavior
+    /// - `delete_removes_session`: `true`, and the session is gone.
+    /// - `delete_missing_is_false`: an unknown, already deleted or expired id gives `false`.
+    async fn delete(&self, id: &SessionId) -> Result<bool>;
+
+    /// Whether a live session exists under `id`.
+    ///
+    /// # Behavior
+    /// - `exists_follows_liveness`: `true` after a write, `false` after delete or expiry.
+    async fn exists(&self, id: &SessionId) -> Result<bool> {
+        Ok(self.load(id).await?.is_some())
+    }
+
+    /// Resets the idle expiry to `now + idle_timeout`. Returns whether the session was live.
+    ///
+    /// # Behavior
+    /// - `refresh_slides_idle_expiry`: a live session's idle expiry moves; it outlives the
+    ///   original expiry; data and `created_at` are unchanged.
+    /// - `refresh_missing_is_false`: an unknown or expired id gives `false` and stores nothing.
+    /// - `refresh_never_passes_absolute_expiry`: however often refreshed, the session dies at
+    ///   its absolute expiry.
+    /// - `refresh_changes_the_version`: a session loaded before a refresh no longer saves.
+    async fn refresh(&self, id: &SessionId) -> Result<bool>;
+
+    /// Moves a live session to a fresh id in one atomic step (against session fixation: on
+    /// login and privilege changes). Returns the session under its new id.
+    ///
+    /// # Behavior
+    /// - `rotate_moves_data_to_fresh_id`: the new id holds the same data, `created_at` and
+    ///   absolute expiry, with the idle expiry slid; the old id is dead at once.
+    /// - `rotate_missing_is_none`: an unknown or expired id gives `None` and creates nothing.
+    /// - `rotate_keeps_user_index`: the user's listing shows the new session, not the old.
+    async fn rotate(&self, id: &SessionId) -> Result<Option<Session>>;
+
+    /// The exact number of live sessions.
+    ///
+    /// # Behavior
+    /// - `count_counts_live_sessions`: creations add one, deletes and expiry subtract one,
+    ///   overwrites change nothing.
+    async fn count(&self) -> Result<u64>;
+
+    /// The live sessions of a user (see [`SessionConfig::user_keys`](crate::SessionConfig)),
+    /// by handle, never by token, in no particular order.
+    ///
+    /// # Behavior
+    /// - `list_user_finds_their_sessions`: every live session whose user key names the user,
+    ///   and no other.
+    /// - `list_user_follows_data_changes`: a session whose user changes moves to the new user.
+    /// - `list_user_skips_dead_sessions`: deleted and expired sessions are not listed.
+    async fn list_user(&self, user: &str) -> Result<Vec<SessionSummary>>;
+
+    /// Deletes every live session of a user ("log out everywhere"); returns how many.
+    ///
+    /// # Behavior
+    /// - `delete_user_ends_all_their_sessions`: each is gone; other users' sessions stay.
+    async fn delete_user(&self, user: &str) -> Result<u64>;
+
+    /// Purges expired sessions and repairs index entries whose session has gone.
+    ///
+    /// # Behavior
+    /// - `cleanup_purges_only_expired`: live sessions are untouched; `removed` counts the
+    ///   expired sessions this pass purged (a store may have purged some on its own before);
+    ///   a second pass removes nothing.
+    async fn cleanup(&self) -> Result<CleanupReport>;
+
+    /// One page of an iteration over every live session, with data and lifetime. Start with
+    /// `None`; continue with the returned cursor until it is `None`. Pages hold about `limit`
+    /// sessions, so a whole store is never in memory at once.
+    ///
+    /// # Behavior
+    /// - `scan_yields_every_live_session`: every session live during the whole iteration is
+    ///   yielded (a backend may yield one twice if its storage is resized meanwhile: dedupe by
+    ///   handle); expired sessions are not; tokens come back when the store keeps them.
+    async fn scan(&self, cursor: Option<ScanCursor>, limit: usize) -> Result<ScanPage>;
+
+    /// Writes a record taken from another store, keeping its lifetime: for migration. Never
+    /// overwrites a live session.
+    ///
+    /// # Behavior
+    /// - `import_keeps_lifetime`: the imported session loads with the record's data,
+    ///   `created_at`, idle timeout, idle expiry and absolute expiry.
+    /// - `import_never_overwrites`: a live session under the id gives `AlreadyPresent` and is
+    ///   left as it was.
+    /// - `import_of_expired_record_is_skipped`: gives `Expired` and writes nothing.
+    async fn import(&self, record: SessionRecord) -> Result<ImportOutcome>;
+}
