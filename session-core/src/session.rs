@@ -231,9 +231,16 @@ pub struct CleanupReport {
     pub repaired: u64,
 }
 
-/// Where a paged iteration continues; opaque and backend-specific.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a paged iteration continues; opaque and backend-specific. It may encode a token, so
+/// its `Debug` output shows nothing of it.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ScanCursor(pub String);
+
+impl std::fmt::Debug for ScanCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScanCursor(..)")
+    }
+}
 
 /// One page of [`SessionStore::scan`](crate::SessionStore::scan).
 #[derive(Debug, Clone, Default)]
