@@ -38,7 +38,11 @@ impl Ctx {
         adjust(&mut config);
         let clock = ManualClock::starting_now();
         let store = factory.make(Arc::new(clock.clone()), config.clone()).await;
-        Ctx { store, clock, config }
+        Ctx {
+            store,
+            clock,
+            config,
+        }
     }
 
     /// Moves the store's clock forward.

@@ -27,12 +27,26 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new(now: Timestamp, idle: Duration, absolute: Option<Duration>, user_keys: Vec<String>) -> Self {
-        Model { now, idle, absolute, user_keys, sessions: HashMap::new(), next_version: 0 }
+    pub fn new(
+        now: Timestamp,
+        idle: Duration,
+        absolute: Option<Duration>,
+        user_keys: Vec<String>,
+    ) -> Self {
+        Model {
+            now,
+            idle,
+            absolute,
+            user_keys,
+            sessions: HashMap::new(),
+            next_version: 0,
+        }
     }
 
     pub fn live(&self, id: &SessionId) -> Option<&ModelSession> {
-        self.sessions.get(id).filter(|s| s.lifetime.is_live(self.now))
+        self.sessions
+            .get(id)
+            .filter(|s| s.lifetime.is_live(self.now))
     }
 
     fn version(&mut self) -> u64 {
@@ -55,7 +69,14 @@ impl Model {
         }
         let lifetime = self.fresh();
         let version = self.version();
-        self.sessions.insert(id.clone(), ModelSession { data, lifetime, version });
+        self.sessions.insert(
+            id.clone(),
+            ModelSession {
+                data,
+                lifetime,
+                version,
+            },
+        );
         Some(lifetime)
     }
 
@@ -66,7 +87,14 @@ impl Model {
             None => self.fresh(),
         };
         let version = self.version();
-        self.sessions.insert(id.clone(), ModelSession { data, lifetime, version });
+        self.sessions.insert(
+            id.clone(),
+            ModelSession {
+                data,
+                lifetime,
+                version,
+            },
+        );
         lifetime
     }
 
@@ -84,7 +112,14 @@ impl Model {
         }
         let lifetime = current.lifetime.touched(now);
         let version = self.version();
-        self.sessions.insert(id.clone(), ModelSession { data, lifetime, version });
+        self.sessions.insert(
+            id.clone(),
+            ModelSession {
+                data,
+                lifetime,
+                version,
+            },
+        );
         Ok((lifetime, version))
     }
 
@@ -117,7 +152,10 @@ impl Model {
     }
 
     pub fn count(&self) -> u64 {
-        self.sessions.values().filter(|s| s.lifetime.is_live(self.now)).count() as u64
+        self.sessions
+            .values()
+            .filter(|s| s.lifetime.is_live(self.now))
+            .count() as u64
     }
 
     /// Live sessions of `user`: (handle, lifetime), sorted.
@@ -125,7 +163,9 @@ impl Model {
         let mut list: Vec<_> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.lifetime.is_live(self.now) && self.user(&s.data).as_deref() == Some(user))
+            .filter(|(_, s)| {
+                s.lifetime.is_live(self.now) && self.user(&s.data).as_deref() == Some(user)
+            })
             .map(|(id, s)| (id.handle().to_string(), s.lifetime))
             .collect();
         list.sort_by(|a, b| a.0.cmp(&b.0));
@@ -136,7 +176,9 @@ impl Model {
         let doomed: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.lifetime.is_live(self.now) && self.user(&s.data).as_deref() == Some(user))
+            .filter(|(_, s)| {
+                s.lifetime.is_live(self.now) && self.user(&s.data).as_deref() == Some(user)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         for id in &doomed {
@@ -154,7 +196,12 @@ impl Model {
     }
 
     /// `import`: "Imported", "AlreadyPresent" or "Expired".
-    pub fn import(&mut self, id: &SessionId, data: SessionData, lifetime: Lifetime) -> &'static str {
+    pub fn import(
+        &mut self,
+        id: &SessionId,
+        data: SessionData,
+        lifetime: Lifetime,
+    ) -> &'static str {
         if !lifetime.is_live(self.now) {
             return "Expired";
         }
@@ -162,7 +209,14 @@ impl Model {
             return "AlreadyPresent";
         }
         let version = self.version();
-        self.sessions.insert(id.clone(), ModelSession { data, lifetime, version });
+        self.sessions.insert(
+            id.clone(),
+            ModelSession {
+                data,
+                lifetime,
+                version,
+            },
+        );
         "Imported"
     }
 }

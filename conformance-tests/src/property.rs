@@ -132,7 +132,11 @@ pub async fn model_based_property(f: Arc<dyn StoreFactory>) {
         let mut runner = TestRunner::new(config);
         let strategy = proptest::collection::vec(op(), 1..=MAX_OPS);
         runner
-            .run(&strategy, |ops| runtime.block_on(run(&*f, &ops)).map_err(TestCaseError::fail))
+            .run(&strategy, |ops| {
+                runtime
+                    .block_on(run(&*f, &ops))
+                    .map_err(TestCaseError::fail)
+            })
             .map_err(|e| e.to_string())
     })
     .await
@@ -176,21 +180,44 @@ async fn run(f: &dyn StoreFactory, ops: &[Op]) -> Result<(), String> {
                 let s = store.create(seed.data()).await.map_err(err)?;
                 check!(step, op, !pool.contains(s.id()), "create reused an id");
                 let lt = model.insert(s.id(), seed.data()).expect("fresh id");
-                check!(step, op, s.lifetime() == &lt, "lifetime {:?}, model {:?}", s.lifetime(), lt);
+                check!(
+                    step,
+                    op,
+                    s.lifetime() == &lt,
+                    "lifetime {:?}, model {:?}",
+                    s.lifetime(),
+                    lt
+                );
                 pool.push(s.id().clone());
             }
             Op::Insert(slot, seed) => {
                 let id = pick(slot);
-                let got = store.insert(&id, seed.data(), Default::default()).await.map_err(err)?;
+                let got = store
+                    .insert(&id, seed.data(), Default::default())
+                    .await
+                    .map_err(err)?;
                 let want = model.insert(&id, seed.data());
-                check!(step, op, got.as_ref().map(|s| *s.lifetime()) == want,
-                    "got {:?}, model {:?}", got.map(|s| *s.lifetime()), want);
+                check!(
+                    step,
+                    op,
+                    got.as_ref().map(|s| *s.lifetime()) == want,
+                    "got {:?}, model {:?}",
+                    got.map(|s| *s.lifetime()),
+                    want
+                );
             }
             Op::Set(slot, seed) => {
                 let id = pick(slot);
                 let s = store.set(&id, seed.data()).await.map_err(err)?;
                 let want = model.set(&id, seed.data());
-                check!(step, op, s.lifetime() == &want, "lifetime {:?}, model {:?}", s.lifetime(), want);
+                check!(
+                    step,
+                    op,
+                    s.lifetime() == &want,
+                    "lifetime {:?}, model {:?}",
+                    s.lifetime(),
+                    want
+                );
             }
             Op::Load(slot) => {
                 let id = pick(slot);
@@ -198,29 +225,65 @@ async fn run(f: &dyn StoreFactory, ops: &[Op]) -> Result<(), String> {
                 match (got, model.live(&id)) {
                     (None, None) => {}
                     (Some(s), Some(m)) => {
-                        check!(step, op, s.data() == &m.data, "data {:?}, model {:?}", s.data(), m.data);
-                        check!(step, op, s.lifetime() == &m.lifetime,
-                            "lifetime {:?}, model {:?}", s.lifetime(), m.lifetime);
+                        check!(
+                            step,
+                            op,
+                            s.data() == &m.data,
+                            "data {:?}, model {:?}",
+                            s.data(),
+                            m.data
+                        );
+                        check!(
+                            step,
+                            op,
+                            s.lifetime() == &m.lifetime,
+                            "lifetime {:?}, model {:?}",
+                            s.lifetime(),
+                            m.lifetime
+                        );
                         let v = m.version;
                         loaded.insert(id, (s, v));
                     }
-                    (got, want) => check!(step, op, false, "got {:?}, model {:?}",
-                        got.map(|s| s.data().clone()), want.map(|m| &m.data)),
+                    (got, want) => check!(
+                        step,
+                        op,
+                        false,
+                        "got {:?}, model {:?}",
+                        got.map(|s| s.data().clone()),
+                        want.map(|m| &m.data)
+                    ),
                 }
             }
             Op::Save(slot, seed) => {
                 let id = pick(slot);
-                let Some((mut session, at)) = loaded.get(&id).cloned() else { continue };
+                let Some((mut session, at)) = loaded.get(&id).cloned() else {
+                    continue;
+                };
                 *session.data_mut() = seed.data();
                 let got = store.save(session).await;
                 let want = model.save(&id, at, seed.data());
                 match (got, want) {
                     (Ok(s), Ok((lt, v))) => {
-                        check!(step, op, s.lifetime() == &lt, "lifetime {:?}, model {:?}", s.lifetime(), lt);
+                        check!(
+                            step,
+                            op,
+                            s.lifetime() == &lt,
+                            "lifetime {:?}, model {:?}",
+                            s.lifetime(),
+                            lt
+                        );
                         loaded.insert(id, (s, v));
                     }
-                    (Err(Error::Conflict), Err("Conflict")) | (Err(Error::NotFound), Err("NotFound")) => {}
-                    (got, want) => check!(step, op, false, "got {:?}, model {:?}", got.map(|s| *s.lifetime()), want),
+                    (Err(Error::Conflict), Err("Conflict"))
+                    | (Err(Error::NotFound), Err("NotFound")) => {}
+                    (got, want) => check!(
+                        step,
+                        op,
+                        false,
+                        "got {:?}, model {:?}",
+                        got.map(|s| *s.lifetime()),
+                        want
+                    ),
                 }
             }
             Op::Exists(slot) => {
@@ -244,25 +307,54 @@ async fn run(f: &dyn StoreFactory, ops: &[Op]) -> Result<(), String> {
                 let id = pick(slot);
                 let got = store.rotate(&id).await.map_err(err)?;
                 match got {
-                    None => check!(step, op, model.live(&id).is_none(), "rotate found nothing, model has it"),
+                    None => check!(
+                        step,
+                        op,
+                        model.live(&id).is_none(),
+                        "rotate found nothing, model has it"
+                    ),
                     Some(s) => {
                         check!(step, op, !pool.contains(s.id()), "rotate reused an id");
                         let m = model.rotate(&id, s.id());
-                        check!(step, op, m.is_some(), "rotate moved a session the model lacks");
+                        check!(
+                            step,
+                            op,
+                            m.is_some(),
+                            "rotate moved a session the model lacks"
+                        );
                         let m = m.expect("checked");
-                        check!(step, op, s.data() == &m.data && s.lifetime() == &m.lifetime,
-                            "got {:?} {:?}, model {:?} {:?}", s.data(), s.lifetime(), m.data, m.lifetime);
+                        check!(
+                            step,
+                            op,
+                            s.data() == &m.data && s.lifetime() == &m.lifetime,
+                            "got {:?} {:?}, model {:?} {:?}",
+                            s.data(),
+                            s.lifetime(),
+                            m.data,
+                            m.lifetime
+                        );
                         pool.push(s.id().clone());
                     }
                 }
             }
             Op::Count => {
                 let got = store.count().await.map_err(err)?;
-                check!(step, op, got == model.count(), "got {got}, model {}", model.count());
+                check!(
+                    step,
+                    op,
+                    got == model.count(),
+                    "got {got}, model {}",
+                    model.count()
+                );
             }
             Op::ListUser(u) => {
-                let mut got: Vec<_> = store.list_user(USERS[*u]).await.map_err(err)?
-                    .into_iter().map(|s| (s.handle.to_string(), s.lifetime)).collect();
+                let mut got: Vec<_> = store
+                    .list_user(USERS[*u])
+                    .await
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|s| (s.handle.to_string(), s.lifetime))
+                    .collect();
                 got.sort_by(|a, b| a.0.cmp(&b.0));
                 let want = model.list_user(USERS[*u]);
                 check!(step, op, got == want, "got {got:?}, model {want:?}");
@@ -275,7 +367,13 @@ async fn run(f: &dyn StoreFactory, ops: &[Op]) -> Result<(), String> {
             Op::Cleanup => {
                 let got = store.cleanup().await.map_err(err)?;
                 let most = model.cleanup();
-                check!(step, op, got.removed <= most, "removed {}, at most {most}", got.removed);
+                check!(
+                    step,
+                    op,
+                    got.removed <= most,
+                    "removed {}, at most {most}",
+                    got.removed
+                );
             }
             Op::Scan(page) => {
                 let records: Vec<SessionRecord> =
@@ -283,12 +381,18 @@ async fn run(f: &dyn StoreFactory, ops: &[Op]) -> Result<(), String> {
                 let mut got = BTreeMap::new();
                 for r in records {
                     if store.capabilities().keeps_tokens {
-                        check!(step, op, r.id.as_ref().map(|id| id.handle()) == Some(r.handle.clone()),
-                            "record without its token");
+                        check!(
+                            step,
+                            op,
+                            r.id.as_ref().map(|id| id.handle()) == Some(r.handle.clone()),
+                            "record without its token"
+                        );
                     }
                     got.insert(r.handle.to_string(), (r.data, r.lifetime));
                 }
-                let want: BTreeMap<_, _> = model.sessions.iter()
+                let want: BTreeMap<_, _> = model
+                    .sessions
+                    .iter()
                     .filter(|(_, s)| s.lifetime.is_live(model.now))
                     .map(|(id, s)| (id.handle().to_string(), (s.data.clone(), s.lifetime)))
                     .collect();
@@ -296,7 +400,9 @@ async fn run(f: &dyn StoreFactory, ops: &[Op]) -> Result<(), String> {
             }
             Op::Import(slot) => {
                 let id = pick(slot);
-                let Some((session, _)) = loaded.get(&id) else { continue };
+                let Some((session, _)) = loaded.get(&id) else {
+                    continue;
+                };
                 let record = SessionRecord::from_session(session);
                 let got = store.import(record.clone()).await.map_err(err)?;
                 let want = model.import(&id, record.data, record.lifetime);

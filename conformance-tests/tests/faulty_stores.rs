@@ -41,7 +41,12 @@ impl SessionStore for Faulty {
     async fn load(&self, id: &SessionId) -> Result<Option<Session>> {
         self.inner.load(id).await
     }
-    async fn insert(&self, id: &SessionId, d: SessionData, o: WriteOptions) -> Result<Option<Session>> {
+    async fn insert(
+        &self,
+        id: &SessionId,
+        d: SessionData,
+        o: WriteOptions,
+    ) -> Result<Option<Session>> {
         self.inner.insert(id, d, o).await
     }
     async fn set_with(&self, id: &SessionId, d: SessionData, o: WriteOptions) -> Result<Session> {
@@ -51,7 +56,9 @@ impl SessionStore for Faulty {
         match (self.fault, self.inner.load(session.id()).await?) {
             (Fault::LastWriterWins, Some(_)) | (Fault::SaveResurrects, None) => {
                 let id = session.id().clone();
-                self.inner.set_with(&id, session.into_data(), WriteOptions::default()).await
+                self.inner
+                    .set_with(&id, session.into_data(), WriteOptions::default())
+                    .await
             }
             _ => self.inner.save(session).await,
         }
@@ -95,7 +102,10 @@ impl StoreFactory for FaultyFactory {
             _ => clock,
         };
         let inner = MemoryStore::builder().clock(clock).config(config).build();
-        Arc::new(Faulty { inner, fault: self.0 })
+        Arc::new(Faulty {
+            inner,
+            fault: self.0,
+        })
     }
 }
 
@@ -113,7 +123,11 @@ async fn failing_cases(fault: Fault) -> Vec<&'static str> {
             failed.push(*name);
         }
     }
-    println!("{fault:?} caught by {} case(s): {}", failed.len(), failed.join(", "));
+    println!(
+        "{fault:?} caught by {} case(s): {}",
+        failed.len(),
+        failed.join(", ")
+    );
     failed
 }
 
@@ -121,7 +135,10 @@ async fn assert_caught(fault: Fault, must_include: &[&str]) {
     let failed = failing_cases(fault).await;
     assert!(!failed.is_empty(), "{fault:?} passed the whole suite");
     for case in must_include {
-        assert!(failed.contains(case), "{fault:?} not caught by {case}; caught by {failed:?}");
+        assert!(
+            failed.contains(case),
+            "{fault:?} not caught by {case}; caught by {failed:?}"
+        );
     }
 }
 
@@ -129,7 +146,11 @@ async fn assert_caught(fault: Fault, must_include: &[&str]) {
 async fn store_ignoring_expiry_is_caught() {
     assert_caught(
         Fault::IgnoresExpiry,
-        &["load_expired_is_none", "count_counts_live_sessions", "model_based_property"],
+        &[
+            "load_expired_is_none",
+            "count_counts_live_sessions",
+            "model_based_property",
+        ],
     )
     .await;
 }
@@ -149,8 +170,11 @@ async fn last_writer_wins_store_is_caught() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn resurrecting_save_is_caught() {
-    assert_caught(Fault::SaveResurrects, &["save_does_not_resurrect", "model_based_property"])
-        .await;
+    assert_caught(
+        Fault::SaveResurrects,
+        &["save_does_not_resurrect", "model_based_property"],
+    )
+    .await;
 }
 
 #[test]

@@ -98,7 +98,10 @@ impl SessionConfig {
                 .map(str::to_owned)
                 .collect();
             if keys.iter().any(|k| k.split('.').any(str::is_empty)) {
-                return Err(Error::config("SESSION_USER_KEYS", "expected dotted paths like user.sub"));
+                return Err(Error::config(
+                    "SESSION_USER_KEYS",
+                    "expected dotted paths like user.sub",
+                ));
             }
             config.user_keys = keys;
         }
@@ -119,7 +122,10 @@ where
         None => Ok(None),
         Some(raw) if raw.trim().is_empty() => Ok(None),
         Some(raw) => raw.trim().parse::<T>().map(Some).map_err(|e| {
-            Error::config(name, format_args!("expected {}: {e}", std::any::type_name::<T>()))
+            Error::config(
+                name,
+                format_args!("expected {}: {e}", std::any::type_name::<T>()),
+            )
         }),
     }
 }
@@ -129,7 +135,12 @@ mod tests {
     use super::*;
 
     fn lookup(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        move |name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     }
 
     #[test]

@@ -21,7 +21,9 @@ pub const RESERVED_KEY: &str = "__session__";
 /// Counting uses a sink that allocates nothing, so stores can call it on every write.
 pub fn validate_data(data: &SessionData, limit: usize) -> Result<usize> {
     if data.contains_key(RESERVED_KEY) {
-        return Err(Error::InvalidData { reason: format!("the key {RESERVED_KEY:?} is reserved") });
+        return Err(Error::InvalidData {
+            reason: format!("the key {RESERVED_KEY:?} is reserved"),
+        });
     }
     let size = encoded_len(data);
     if size > limit {
@@ -88,20 +90,32 @@ mod tests {
         let data = obj(json!({"a": "xyz"}));
         let size = serde_json::to_vec(&data).unwrap().len();
         assert_eq!(validate_data(&data, size).unwrap(), size);
-        assert!(matches!(validate_data(&data, size - 1), Err(Error::TooLarge { .. })));
+        assert!(matches!(
+            validate_data(&data, size - 1),
+            Err(Error::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn reserved_key_is_refused() {
         let data = obj(json!({ RESERVED_KEY: 1 }));
-        assert!(matches!(validate_data(&data, 1 << 20), Err(Error::InvalidData { .. })));
+        assert!(matches!(
+            validate_data(&data, 1 << 20),
+            Err(Error::InvalidData { .. })
+        ));
     }
 
     #[test]
     fn user_key_falls_back_in_order() {
         let paths = vec!["user.sub".to_string(), "user.username".to_string()];
-        assert_eq!(user_of(&obj(json!({"user": {"username": "bo"}})), &paths).unwrap(), "bo");
-        assert_eq!(user_of(&obj(json!({"user": {"sub": 7}})), &paths).unwrap(), "7");
+        assert_eq!(
+            user_of(&obj(json!({"user": {"username": "bo"}})), &paths).unwrap(),
+            "bo"
+        );
+        assert_eq!(
+            user_of(&obj(json!({"user": {"sub": 7}})), &paths).unwrap(),
+            "7"
+        );
         assert_eq!(user_of(&obj(json!({"user": {"sub": ""}})), &paths), None);
         assert_eq!(user_of(&obj(json!({"user": "bo"})), &paths), None);
         assert_eq!(user_of(&obj(json!({})), &paths), None);

@@ -108,7 +108,10 @@ impl Error {
 
     /// Builds [`Error::Config`].
     pub fn config(variable: impl Into<String>, message: impl fmt::Display) -> Self {
-        Error::Config { variable: variable.into(), message: message.to_string() }
+        Error::Config {
+            variable: variable.into(),
+            message: message.to_string(),
+        }
     }
 
     /// Builds [`Error::Corrupt`] for the session with this fingerprint.
@@ -117,6 +120,10 @@ impl Error {
         reason: impl Into<String>,
         source: Option<BoxError>,
     ) -> Self {
-        Error::Corrupt { fingerprint: fingerprint.into(), reason: reason.into(), source }
+        Error::Corrupt {
+            fingerprint: fingerprint.into(),
+            reason: reason.into(),
+            source,
+        }
     }
 }

@@ -64,7 +64,8 @@ pub trait SessionStoreExt: SessionStore {
     where
         F: FnMut(&mut SessionData) + Send,
     {
-        self.update_with_attempts(id, DEFAULT_UPDATE_ATTEMPTS, change).await
+        self.update_with_attempts(id, DEFAULT_UPDATE_ATTEMPTS, change)
+            .await
     }
 
     /// [`update`](Self::update) with an explicit attempt limit; after the last conflict the
@@ -79,7 +80,9 @@ pub trait SessionStoreExt: SessionStore {
         F: FnMut(&mut SessionData) + Send,
     {
         for _ in 0..attempts.max(1) {
-            let Some(mut session) = self.load(id).await? else { return Ok(None) };
+            let Some(mut session) = self.load(id).await? else {
+                return Ok(None);
+            };
             change(session.data_mut());
             match self.save(session).await {
                 Ok(saved) => return Ok(Some(saved)),
@@ -122,7 +125,10 @@ pub fn sessions_of<S: SessionStore + ?Sized>(
         match store.scan(cursor, page_size.max(1)).await {
             Ok(page) => {
                 let next = page.next.map_or(State::Done, State::At);
-                Some((stream::iter(page.sessions.into_iter().map(Ok)).boxed(), next))
+                Some((
+                    stream::iter(page.sessions.into_iter().map(Ok)).boxed(),
+                    next,
+                ))
             }
             Err(e) => Some((stream::iter([Err(e)]).boxed(), State::Done)),
         }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -19,7 +20,7 @@ pub const SESSION_ID_LEN: usize = 43;
 ///
 /// The token is a bearer secret. `Debug` and `Display` print only a short fingerprint (the
 /// first 8 hex digits of its SHA-256); reading the token takes an explicit
-/// [`SessionId::expose_token`].
+/// [`SessionId::expose_token`]. Clones share the text (no allocation).
 ///
 /// ```
 /// use session_core::SessionId;
@@ -33,7 +34,7 @@ pub const SESSION_ID_LEN: usize = 43;
 /// # Ok::<(), session_core::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SessionId(Box<str>);
+pub struct SessionId(Arc<str>);
 
 impl SessionId {
     /// Mints a fresh id from the operating system's random generator.
@@ -43,7 +44,7 @@ impl SessionId {
     pub fn generate() -> Self {
         let mut bytes = [0u8; SESSION_ID_BYTES];
         getrandom::fill(&mut bytes).expect("OS random generator unavailable");
-        SessionId(URL_SAFE_NO_PAD.encode(bytes).into_boxed_str())
+        SessionId(URL_SAFE_NO_PAD.encode(bytes).into())
     }
 
     /// Validates a token from a cookie or header. Anything but 43 URL-safe base64 characters
@@ -51,16 +52,25 @@ impl SessionId {
     /// reaches a store.
     pub fn parse(token: &str) -> Result<Self> {
         if token.len() != SESSION_ID_LEN {
-            return Err(Error::InvalidId { reason: "expected 43 characters" });
+            return Err(Error::InvalidId {
+                reason: "expected 43 characters",
+            });
         }
-        if !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-            return Err(Error::InvalidId { reason: "expected URL-safe base64 characters" });
+        if !token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(Error::InvalidId {
+                reason: "expected URL-safe base64 characters",
+            });
         }
         // The last character carries 2 padding bits that must be zero; the decoder checks
         // them, so each 32-byte id has exactly one accepted spelling.
         match URL_SAFE_NO_PAD.decode(token) {
             Ok(bytes) if bytes.len() == SESSION_ID_BYTES => Ok(SessionId(token.into())),
-            _ => Err(Error::InvalidId { reason: "not the canonical encoding of 32 bytes" }),
+            _ => Err(Error::InvalidId {
+                reason: "not the canonical encoding of 32 bytes",
+            }),
         }
     }
 
@@ -112,7 +122,9 @@ impl SessionHandle {
         if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             Ok(SessionHandle(text.into()))
         } else {
-            Err(Error::InvalidId { reason: "a session handle is 64 lowercase hex digits" })
+            Err(Error::InvalidId {
+                reason: "a session handle is 64 lowercase hex digits",
+            })
         }
     }
 

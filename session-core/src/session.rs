@@ -92,7 +92,12 @@ impl Session {
         lifetime: Lifetime,
         version: Version,
     ) -> Self {
-        Session { id, data, lifetime, version }
+        Session {
+            id,
+            data,
+            lifetime,
+            version,
+        }
     }
 
     /// The session's id.
@@ -147,9 +152,11 @@ impl Session {
     pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
         match self.data.get(key) {
             None => Ok(None),
-            Some(value) => T::deserialize(value).map(Some).map_err(|e| Error::InvalidData {
-                reason: format!("session key {key:?} has an unexpected shape: {e}"),
-            }),
+            Some(value) => T::deserialize(value)
+                .map(Some)
+                .map_err(|e| Error::InvalidData {
+                    reason: format!("session key {key:?} has an unexpected shape: {e}"),
+                }),
         }
     }
 

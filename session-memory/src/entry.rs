@@ -20,6 +20,11 @@ impl Entry {
     }
 
     pub fn to_session(&self, id: &SessionId) -> Session {
-        Session::from_parts(id.clone(), self.data.clone(), self.lifetime, Version(self.version))
+        Session::from_parts(
+            id.clone(),
+            self.data.clone(),
+            self.lifetime,
+            Version(self.version),
+        )
     }
 }

@@ -52,6 +52,6 @@ mod store;
 pub use store::{MemoryStore, MemoryStoreBuilder, DEFAULT_EVICTION_INTERVAL};
 
 #[doc(no_inline)]
-pub use session_core::{Error, SessionStore};
-#[doc(no_inline)]
 pub use dashmap::DashMap;
+#[doc(no_inline)]
+pub use session_core::{Error, SessionStore};

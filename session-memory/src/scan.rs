@@ -29,7 +29,12 @@ pub(crate) fn page(inner: &Inner, cursor: Option<ScanCursor>, limit: usize) -> S
     }
     let full = heap.len() == limit;
     let ids = heap.into_sorted_vec();
-    let next = if full { ids.last().map(|id| ScanCursor(id.expose_token().to_owned())) } else { None };
+    let next = if full {
+        ids.last()
+            .map(|id| ScanCursor(id.expose_token().to_owned()))
+    } else {
+        None
+    };
     let sessions = ids
         .into_iter()
         .filter_map(|id| {

@@ -106,10 +106,15 @@ impl MemoryStoreBuilder {
             next_version: AtomicU64::new(1),
             shutdown: Arc::new(Notify::new()),
         });
-        if let (Some(every), Ok(runtime)) =
-            (self.eviction_interval, tokio::runtime::Handle::try_current())
-        {
-            runtime.spawn(evict_periodically(Arc::downgrade(&inner), inner.shutdown.clone(), every));
+        if let (Some(every), Ok(runtime)) = (
+            self.eviction_interval,
+            tokio::runtime::Handle::try_current(),
+        ) {
+            runtime.spawn(evict_periodically(
+                Arc::downgrade(&inner),
+                inner.shutdown.clone(),
+                every,
+            ));
         }
         MemoryStore { inner }
     }
@@ -206,7 +211,9 @@ impl Inner {
         };
         let try_take = || {
             self.entries
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| (n < capacity).then_some(n + 1))
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < capacity).then_some(n + 1)
+                })
                 .is_ok()
         };
         if try_take() || (self.purge_expired() > 0 && try_take()) {
@@ -242,7 +249,11 @@ impl Inner {
     }
 
     /// Removes `id` if `pred` holds for its entry; keeps the count and user index in step.
-    pub(crate) fn remove_if(&self, id: &SessionId, pred: impl FnOnce(&Entry) -> bool) -> Option<Entry> {
+    pub(crate) fn remove_if(
+        &self,
+        id: &SessionId,
+        pred: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Entry> {
         let (_, entry) = self.map.remove_if(id, |_, e| pred(e))?;
         self.release_slot();
         if let Some(user) = &entry.user {
@@ -378,7 +389,9 @@ impl SessionStore for MemoryStore {
             };
             inner.entry(data, lifetime)
         })?;
-        Ok(stored.expect("put with overwrite always stores").to_session(id))
+        Ok(stored
+            .expect("put with overwrite always stores")
+            .to_session(id))
     }
 
     async fn save(&self, session: Session) -> Result<Session> {
@@ -396,7 +409,12 @@ impl SessionStore for MemoryStore {
         let old_user = current.user.clone();
         let lifetime = current.lifetime.touched(now);
         let data = session.shared_data().clone();
-        *current = Entry { user: inner.user_of(&data), data, lifetime, version: inner.version() };
+        *current = Entry {
+            user: inner.user_of(&data),
+            data,
+            lifetime,
+            version: inner.version(),
+        };
         let stored = current.to_session(&id);
         let new_user = current.user.clone();
         drop(current);
@@ -406,7 +424,10 @@ impl SessionStore for MemoryStore {
 
     async fn delete(&self, id: &SessionId) -> Result<bool> {
         let now = self.inner.now();
-        Ok(self.inner.remove_if(id, |_| true).is_some_and(|e| e.is_live(now)))
+        Ok(self
+            .inner
+            .remove_if(id, |_| true)
+            .is_some_and(|e| e.is_live(now)))
     }
 
     async fn refresh(&self, id: &SessionId) -> Result<bool> {
@@ -425,7 +446,9 @@ impl SessionStore for MemoryStore {
     async fn rotate(&self, id: &SessionId) -> Result<Option<Session>> {
         let inner = &*self.inner;
         let now = inner.now();
-        let Some(old) = inner.remove_if(id, |e| e.is_live(now)) else { return Ok(None) };
+        let Some(old) = inner.remove_if(id, |e| e.is_live(now)) else {
+            return Ok(None);
+        };
         let lifetime = old.lifetime.touched(now);
         loop {
             let new_id = SessionId::generate();
@@ -444,7 +467,12 @@ impl SessionStore for MemoryStore {
 
     async fn count(&self) -> Result<u64> {
         let now = self.inner.now();
-        Ok(self.inner.map.iter().filter(|e| e.value().is_live(now)).count() as u64)
+        Ok(self
+            .inner
+            .map
+            .iter()
+            .filter(|e| e.value().is_live(now))
+            .count() as u64)
     }
 
     async fn list_user(&self, user: &str) -> Result<Vec<SessionSummary>> {
@@ -458,8 +486,12 @@ impl SessionStore for MemoryStore {
             .into_iter()
             .filter_map(|id| {
                 let entry = inner.map.get(&id)?;
-                (entry.is_live(now) && entry.user.as_deref() == Some(user))
-                    .then(|| SessionSummary { handle: id.handle(), lifetime: entry.lifetime })
+                (entry.is_live(now) && entry.user.as_deref() == Some(user)).then(|| {
+                    SessionSummary {
+                        handle: id.handle(),
+                        lifetime: entry.lifetime,
+                    }
+                })
             })
             .collect())
     }
@@ -502,14 +534,21 @@ impl SessionStore for MemoryStore {
     async fn import(&self, record: SessionRecord) -> Result<ImportOutcome> {
         let inner = &*self.inner;
         let Some(id) = record.id else {
-            return Err(Error::Unsupported { backend: "memory", operation: "import without a token" });
+            return Err(Error::Unsupported {
+                backend: "memory",
+                operation: "import without a token",
+            });
         };
         validate_data(&record.data, inner.config.max_session_bytes)?;
         if !record.lifetime.is_live(inner.now()) {
             return Ok(ImportOutcome::Expired);
         }
         let stored = inner.put(&id, false, |_| inner.entry(record.data, record.lifetime))?;
-        Ok(if stored.is_some() { ImportOutcome::Imported } else { ImportOutcome::AlreadyPresent })
+        Ok(if stored.is_some() {
+            ImportOutcome::Imported
+        } else {
+            ImportOutcome::AlreadyPresent
+        })
     }
 }
 
@@ -519,7 +558,10 @@ mod tests {
     use session_core::{ManualClock, SessionStoreExt};
 
     fn data(user: &str) -> SessionData {
-        serde_json::json!({"user": {"sub": user}}).as_object().unwrap().clone()
+        serde_json::json!({"user": {"sub": user}})
+            .as_object()
+            .unwrap()
+            .clone()
     }
 
     #[tokio::test]
@@ -534,7 +576,10 @@ mod tests {
         // Wait (with a deadline) for the task, not for a fixed time.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !store.inner.map.is_empty() {
-            assert!(std::time::Instant::now() < deadline, "expired session never evicted");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "expired session never evicted"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(store.inner.entries.load(Ordering::SeqCst), 0);
@@ -542,14 +587,20 @@ mod tests {
         let weak = Arc::downgrade(&store.inner);
         let signal = store.shutdown_signal();
         drop(store);
-        assert!(weak.upgrade().is_none(), "the task must not keep the store alive");
+        assert!(
+            weak.upgrade().is_none(),
+            "the task must not keep the store alive"
+        );
         drop(signal);
     }
 
     #[tokio::test]
     async fn capacity_refuses_new_sessions_and_evicts_nothing() {
         let clock = ManualClock::starting_now();
-        let store = MemoryStore::builder().clock(Arc::new(clock.clone())).capacity(2).build();
+        let store = MemoryStore::builder()
+            .clock(Arc::new(clock.clone()))
+            .capacity(2)
+            .build();
         let a = store.create(data("a")).await.unwrap();
         let b = store.create(data("b")).await.unwrap();
         let err = store.create(data("c")).await.unwrap_err();

@@ -18,15 +18,25 @@ pub async fn create_mints_fresh_ids(f: Arc<dyn StoreFactory>) {
     let a = cx.store.create(data(json!({"n": 1}))).await.unwrap();
     let b = cx.store.create(data(json!({"n": 1}))).await.unwrap();
     assert_ne!(a.id(), b.id());
-    assert!(SessionId::parse(a.id().expose_token()).is_ok(), "minted id has the token shape");
-    assert_eq!(cx.store.load(a.id()).await.unwrap().unwrap().data(), &data(json!({"n": 1})));
+    assert!(
+        SessionId::parse(a.id().expose_token()).is_ok(),
+        "minted id has the token shape"
+    );
+    assert_eq!(
+        cx.store.load(a.id()).await.unwrap().unwrap().data(),
+        &data(json!({"n": 1}))
+    );
     assert_eq!(cx.store.count().await.unwrap(), 2);
 }
 
 /// `update` saves the closure's change and returns the stored session.
 pub async fn update_applies_change(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
-    let s = cx.store.create(data(json!({"user": {"sub": "u"}}))).await.unwrap();
+    let s = cx
+        .store
+        .create(data(json!({"user": {"sub": "u"}})))
+        .await
+        .unwrap();
     let updated = cx
         .store
         .update(s.id(), |d| {
@@ -46,7 +56,12 @@ pub async fn update_missing_is_none(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
     let id = SessionId::generate();
     let mut called = false;
-    assert!(cx.store.update(&id, |_| called = true).await.unwrap().is_none());
+    assert!(cx
+        .store
+        .update(&id, |_| called = true)
+        .await
+        .unwrap()
+        .is_none());
     assert!(!called);
     assert!(!cx.store.exists(&id).await.unwrap());
     let s = cx.store.create(data(json!({}))).await.unwrap();
@@ -59,7 +74,11 @@ pub async fn update_missing_is_none(f: Arc<dyn StoreFactory>) {
 pub async fn concurrent_updates_keep_every_change(f: Arc<dyn StoreFactory>) {
     const ROUNDS: usize = 20;
     let cx = Ctx::new(&*f).await;
-    let s = cx.store.create(data(json!({"user": {"sub": "u"}}))).await.unwrap();
+    let s = cx
+        .store
+        .create(data(json!({"user": {"sub": "u"}})))
+        .await
+        .unwrap();
     let start = Arc::new(tokio::sync::Barrier::new(TASKS));
     let tasks: Vec<_> = (0..TASKS)
         .map(|i| {
@@ -108,7 +127,11 @@ pub async fn concurrent_creates_are_distinct(f: Arc<dyn StoreFactory>) {
 pub async fn update_racing_delete_stays_deleted(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
     for round in 0..10 {
-        let s = cx.store.create(data(json!({"round": round}))).await.unwrap();
+        let s = cx
+            .store
+            .create(data(json!({"round": round})))
+            .await
+            .unwrap();
         let updaters: Vec<_> = (0..4)
             .map(|i| {
                 let (store, id) = (cx.store.clone(), s.id().clone());
@@ -131,7 +154,10 @@ pub async fn update_racing_delete_stays_deleted(f: Arc<dyn StoreFactory>) {
         for u in updaters {
             u.await.unwrap();
         }
-        assert!(!cx.store.exists(s.id()).await.unwrap(), "round {round}: resurrected");
+        assert!(
+            !cx.store.exists(s.id()).await.unwrap(),
+            "round {round}: resurrected"
+        );
         assert_eq!(cx.store.count().await.unwrap(), 0, "round {round}");
     }
 }
@@ -140,7 +166,11 @@ pub async fn update_racing_delete_stays_deleted(f: Arc<dyn StoreFactory>) {
 pub async fn rotate_racing_update_loses_nothing(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
     for round in 0..10 {
-        let s = cx.store.create(data(json!({"round": round}))).await.unwrap();
+        let s = cx
+            .store
+            .create(data(json!({"round": round})))
+            .await
+            .unwrap();
         let updaters: Vec<_> = (0..TASKS / 2)
             .map(|i| {
                 let (store, id) = (cx.store.clone(), s.id().clone());
@@ -152,15 +182,26 @@ pub async fn rotate_racing_update_loses_nothing(f: Arc<dyn StoreFactory>) {
                 })
             })
             .collect();
-        let rotated = cx.store.rotate(s.id()).await.unwrap().expect("live session");
+        let rotated = cx
+            .store
+            .rotate(s.id())
+            .await
+            .unwrap()
+            .expect("live session");
         let mut saved = Vec::new();
         for u in updaters {
             saved.extend(u.await.unwrap());
         }
-        assert!(!cx.store.exists(s.id()).await.unwrap(), "round {round}: old id alive");
+        assert!(
+            !cx.store.exists(s.id()).await.unwrap(),
+            "round {round}: old id alive"
+        );
         let now = cx.store.load(rotated.id()).await.unwrap().unwrap();
         for key in saved {
-            assert!(now.data().contains_key(&key), "round {round}: saved update {key} lost");
+            assert!(
+                now.data().contains_key(&key),
+                "round {round}: saved update {key} lost"
+            );
         }
         assert_eq!(now.data()["round"], round);
     }

@@ -23,11 +23,19 @@ pub async fn count_counts_live_sessions(f: Arc<dyn StoreFactory>) {
     let c = cx.store.create(data(json!({}))).await.unwrap();
     assert_eq!(cx.store.count().await.unwrap(), 3);
     cx.store.set(b.id(), data(json!({"x": 1}))).await.unwrap();
-    assert_eq!(cx.store.count().await.unwrap(), 3, "an overwrite changed the count");
+    assert_eq!(
+        cx.store.count().await.unwrap(),
+        3,
+        "an overwrite changed the count"
+    );
     cx.store.delete(c.id()).await.unwrap();
     assert_eq!(cx.store.count().await.unwrap(), 2);
     cx.advance_secs(50);
-    assert_eq!(cx.store.count().await.unwrap(), 1, "expired session still counted");
+    assert_eq!(
+        cx.store.count().await.unwrap(),
+        1,
+        "expired session still counted"
+    );
     assert!(!cx.store.exists(a.id()).await.unwrap());
     cx.advance_secs(50);
     assert_eq!(cx.store.count().await.unwrap(), 0);
@@ -48,16 +56,40 @@ fn handles_of(ids: &[&SessionId]) -> Vec<String> {
 /// `list_user` returns a user's live sessions, found by `user.sub` then `user.username`.
 pub async fn list_user_finds_their_sessions(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
-    let a1 = cx.store.create(data(json!({"user": {"sub": "alice", "username": "al"}}))).await.unwrap();
-    let a2 = cx.store.create(data(json!({"user": {"username": "alice"}}))).await.unwrap();
-    let b = cx.store.create(data(json!({"user": {"sub": "bob"}}))).await.unwrap();
-    cx.store.create(data(json!({"anonymous": true}))).await.unwrap();
+    let a1 = cx
+        .store
+        .create(data(json!({"user": {"sub": "alice", "username": "al"}})))
+        .await
+        .unwrap();
+    let a2 = cx
+        .store
+        .create(data(json!({"user": {"username": "alice"}})))
+        .await
+        .unwrap();
+    let b = cx
+        .store
+        .create(data(json!({"user": {"sub": "bob"}})))
+        .await
+        .unwrap();
+    cx.store
+        .create(data(json!({"anonymous": true})))
+        .await
+        .unwrap();
     let listed = cx.store.list_user("alice").await.unwrap();
     assert_eq!(handles(&listed), handles_of(&[a1.id(), a2.id()]));
-    let mine = listed.iter().find(|s| s.handle == a1.id().handle()).unwrap();
+    let mine = listed
+        .iter()
+        .find(|s| s.handle == a1.id().handle())
+        .unwrap();
     assert_eq!(&mine.lifetime, a1.lifetime());
-    assert_eq!(handles(&cx.store.list_user("bob").await.unwrap()), handles_of(&[b.id()]));
-    assert!(cx.store.list_user("al").await.unwrap().is_empty(), "sub takes precedence");
+    assert_eq!(
+        handles(&cx.store.list_user("bob").await.unwrap()),
+        handles_of(&[b.id()])
+    );
+    assert!(
+        cx.store.list_user("al").await.unwrap().is_empty(),
+        "sub takes precedence"
+    );
     assert!(cx.store.list_user("nobody").await.unwrap().is_empty());
     // Listings never carry tokens.
     let shown = format!("{listed:?}");
@@ -67,11 +99,26 @@ pub async fn list_user_finds_their_sessions(f: Arc<dyn StoreFactory>) {
 /// A session whose user changes moves to the new user's listing.
 pub async fn list_user_follows_data_changes(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
-    let s = cx.store.create(data(json!({"user": {"sub": "alice"}}))).await.unwrap();
-    cx.store.update(s.id(), |d| { d.insert("user".into(), json!({"sub": "bob"})); }).await.unwrap();
+    let s = cx
+        .store
+        .create(data(json!({"user": {"sub": "alice"}})))
+        .await
+        .unwrap();
+    cx.store
+        .update(s.id(), |d| {
+            d.insert("user".into(), json!({"sub": "bob"}));
+        })
+        .await
+        .unwrap();
     assert!(cx.store.list_user("alice").await.unwrap().is_empty());
-    assert_eq!(handles(&cx.store.list_user("bob").await.unwrap()), handles_of(&[s.id()]));
-    cx.store.set(s.id(), data(json!({"user": {"username": "carol"}}))).await.unwrap();
+    assert_eq!(
+        handles(&cx.store.list_user("bob").await.unwrap()),
+        handles_of(&[s.id()])
+    );
+    cx.store
+        .set(s.id(), data(json!({"user": {"username": "carol"}})))
+        .await
+        .unwrap();
     assert!(cx.store.list_user("bob").await.unwrap().is_empty());
     assert_eq!(cx.store.list_user("carol").await.unwrap().len(), 1);
     cx.store.set(s.id(), data(json!({}))).await.unwrap();
@@ -81,14 +128,32 @@ pub async fn list_user_follows_data_changes(f: Arc<dyn StoreFactory>) {
 /// Deleted and expired sessions are not listed.
 pub async fn list_user_skips_dead_sessions(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
-    let old = cx.store.create(data(json!({"user": {"sub": "u"}}))).await.unwrap();
-    let gone = cx.store.create(data(json!({"user": {"sub": "u"}}))).await.unwrap();
+    let old = cx
+        .store
+        .create(data(json!({"user": {"sub": "u"}})))
+        .await
+        .unwrap();
+    let gone = cx
+        .store
+        .create(data(json!({"user": {"sub": "u"}})))
+        .await
+        .unwrap();
     cx.advance_secs(50);
-    let young = cx.store.create(data(json!({"user": {"sub": "u"}}))).await.unwrap();
+    let young = cx
+        .store
+        .create(data(json!({"user": {"sub": "u"}})))
+        .await
+        .unwrap();
     cx.store.delete(gone.id()).await.unwrap();
-    assert_eq!(handles(&cx.store.list_user("u").await.unwrap()), handles_of(&[old.id(), young.id()]));
+    assert_eq!(
+        handles(&cx.store.list_user("u").await.unwrap()),
+        handles_of(&[old.id(), young.id()])
+    );
     cx.advance_secs(50);
-    assert_eq!(handles(&cx.store.list_user("u").await.unwrap()), handles_of(&[young.id()]));
+    assert_eq!(
+        handles(&cx.store.list_user("u").await.unwrap()),
+        handles_of(&[young.id()])
+    );
 }
 
 /// `delete_user` ends every live session of the user and no one else's.
@@ -99,7 +164,11 @@ pub async fn delete_user_ends_all_their_sessions(f: Arc<dyn StoreFactory>) {
     )
     .await
     .unwrap();
-    let theirs = cx.store.create(data(json!({"user": {"sub": "them"}}))).await.unwrap();
+    let theirs = cx
+        .store
+        .create(data(json!({"user": {"sub": "them"}})))
+        .await
+        .unwrap();
     let anon = cx.store.create(data(json!({}))).await.unwrap();
     assert_eq!(cx.store.delete_user("me").await.unwrap(), 3);
     for s in &mine {
@@ -115,14 +184,24 @@ pub async fn delete_user_ends_all_their_sessions(f: Arc<dyn StoreFactory>) {
 pub async fn cleanup_purges_only_expired(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
     for _ in 0..3 {
-        cx.store.create(data(json!({"user": {"sub": "old"}}))).await.unwrap();
+        cx.store
+            .create(data(json!({"user": {"sub": "old"}})))
+            .await
+            .unwrap();
     }
     cx.advance_secs(60);
-    let live = cx.store.create(data(json!({"user": {"sub": "new"}}))).await.unwrap();
+    let live = cx
+        .store
+        .create(data(json!({"user": {"sub": "new"}})))
+        .await
+        .unwrap();
     cx.advance_secs(40);
     let report = cx.store.cleanup().await.unwrap();
     assert!(report.removed <= 3, "removed more than expired: {report:?}");
-    assert!(cx.store.exists(live.id()).await.unwrap(), "cleanup removed a live session");
+    assert!(
+        cx.store.exists(live.id()).await.unwrap(),
+        "cleanup removed a live session"
+    );
     assert_eq!(cx.store.list_user("new").await.unwrap().len(), 1);
     assert!(cx.store.list_user("old").await.unwrap().is_empty());
     let again = cx.store.cleanup().await.unwrap();
@@ -139,12 +218,17 @@ pub async fn scan_yields_every_live_session(f: Arc<dyn StoreFactory>) {
     }
     cx.advance_secs(50);
     for i in 0..23 {
-        let s = cx.store.create(data(json!({"i": i, "user": {"sub": "u"}}))).await.unwrap();
+        let s = cx
+            .store
+            .create(data(json!({"i": i, "user": {"sub": "u"}})))
+            .await
+            .unwrap();
         expected.insert(s.id().handle(), s);
     }
     cx.advance_secs(50);
     for page in [1, 5, 100] {
-        let records: Vec<SessionRecord> = sessions_of(&*cx.store, page).try_collect().await.unwrap();
+        let records: Vec<SessionRecord> =
+            sessions_of(&*cx.store, page).try_collect().await.unwrap();
         let mut seen = BTreeMap::new();
         for r in records {
             seen.entry(r.handle.clone()).or_insert(r);
@@ -182,7 +266,10 @@ pub async fn import_keeps_lifetime(f: Arc<dyn StoreFactory>) {
         absolute_expires_at: Some(now.saturating_add(Duration::from_secs(4000))),
     };
     let rec = record(&id, lifetime);
-    assert_eq!(cx.store.import(rec.clone()).await.unwrap(), ImportOutcome::Imported);
+    assert_eq!(
+        cx.store.import(rec.clone()).await.unwrap(),
+        ImportOutcome::Imported
+    );
     let loaded = cx.store.load(&id).await.unwrap().unwrap();
     assert_eq!(loaded.data(), &rec.data);
     assert_eq!(loaded.lifetime(), &lifetime);
@@ -191,7 +278,10 @@ pub async fn import_keeps_lifetime(f: Arc<dyn StoreFactory>) {
     cx.advance_secs(1233);
     assert!(cx.store.exists(&id).await.unwrap());
     cx.advance_secs(1);
-    assert!(!cx.store.exists(&id).await.unwrap(), "import lengthened the idle expiry");
+    assert!(
+        !cx.store.exists(&id).await.unwrap(),
+        "import lengthened the idle expiry"
+    );
 }
 
 /// Import never overwrites a live session.
@@ -211,7 +301,10 @@ pub async fn import_of_expired_record_is_skipped(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
     let id = SessionId::generate();
     let start = session_core::Timestamp(cx.clock.now().as_millis() - 200_000);
-    let outcome = cx.store.import(record(&id, Lifetime::starting(start, IDLE, None))).await;
+    let outcome = cx
+        .store
+        .import(record(&id, Lifetime::starting(start, IDLE, None)))
+        .await;
     assert_eq!(outcome.unwrap(), ImportOutcome::Expired);
     assert!(!cx.store.exists(&id).await.unwrap());
     assert_eq!(cx.store.count().await.unwrap(), 0);

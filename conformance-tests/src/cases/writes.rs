@@ -11,17 +11,33 @@ use crate::factory::StoreFactory;
 
 /// A saved change loads back; idle expiry slides; creation and absolute expiry stay.
 pub async fn save_persists_changes(f: Arc<dyn StoreFactory>) {
-    let cx = Ctx::with(&*f, |c| c.absolute_lifetime = Some(Duration::from_secs(1000))).await;
-    let mut s = cx.store.create(data(json!({"user": {"sub": "u"}, "n": 1}))).await.unwrap();
+    let cx = Ctx::with(&*f, |c| {
+        c.absolute_lifetime = Some(Duration::from_secs(1000))
+    })
+    .await;
+    let mut s = cx
+        .store
+        .create(data(json!({"user": {"sub": "u"}, "n": 1})))
+        .await
+        .unwrap();
     cx.advance_secs(50);
     s.insert("n", 2).unwrap();
     s.insert("csrf_token", "t").unwrap();
     let saved = cx.store.save(s.clone()).await.unwrap();
-    assert_eq!(saved.lifetime().idle_expires_at, cx.clock.now().saturating_add(IDLE));
+    assert_eq!(
+        saved.lifetime().idle_expires_at,
+        cx.clock.now().saturating_add(IDLE)
+    );
     assert_eq!(saved.lifetime().created_at, s.lifetime().created_at);
-    assert_eq!(saved.lifetime().absolute_expires_at, s.lifetime().absolute_expires_at);
+    assert_eq!(
+        saved.lifetime().absolute_expires_at,
+        s.lifetime().absolute_expires_at
+    );
     let loaded = cx.store.load(s.id()).await.unwrap().unwrap();
-    assert_eq!(loaded.data(), &data(json!({"user": {"sub": "u"}, "n": 2, "csrf_token": "t"})));
+    assert_eq!(
+        loaded.data(),
+        &data(json!({"user": {"sub": "u"}, "n": 2, "csrf_token": "t"}))
+    );
     assert_eq!(loaded.version(), saved.version());
     assert_eq!(loaded.lifetime(), saved.lifetime());
 }
@@ -64,7 +80,11 @@ pub async fn save_of_stale_session_conflicts(f: Arc<dyn StoreFactory>) {
         assert!(matches!(err, Error::Conflict), "after {write}: {err:?}");
         assert!(err.is_retryable());
         let now = cx.store.load(&id).await.unwrap().unwrap();
-        assert_eq!(now.data(), expected.data(), "a conflicting save wrote data after {write}");
+        assert_eq!(
+            now.data(),
+            expected.data(),
+            "a conflicting save wrote data after {write}"
+        );
         assert_eq!(now.version(), expected.version());
     }
 }
@@ -73,7 +93,11 @@ pub async fn save_of_stale_session_conflicts(f: Arc<dyn StoreFactory>) {
 pub async fn save_does_not_resurrect(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
     for ending in ["delete", "rotate", "expiry", "delete_user"] {
-        let s = cx.store.create(data(json!({"user": {"sub": "u1"}}))).await.unwrap();
+        let s = cx
+            .store
+            .create(data(json!({"user": {"sub": "u1"}})))
+            .await
+            .unwrap();
         let mut loaded = cx.store.load(s.id()).await.unwrap().unwrap();
         match ending {
             "delete" => assert!(cx.store.delete(s.id()).await.unwrap()),
@@ -84,7 +108,10 @@ pub async fn save_does_not_resurrect(f: Arc<dyn StoreFactory>) {
         loaded.insert("after", ending).unwrap();
         let err = cx.store.save(loaded).await.unwrap_err();
         assert!(matches!(err, Error::NotFound), "after {ending}: {err:?}");
-        assert!(!cx.store.exists(s.id()).await.unwrap(), "save resurrected after {ending}");
+        assert!(
+            !cx.store.exists(s.id()).await.unwrap(),
+            "save resurrected after {ending}"
+        );
         cx.store.delete_user("u1").await.unwrap();
     }
 }
@@ -96,12 +123,19 @@ pub async fn refresh_slides_idle_expiry(f: Arc<dyn StoreFactory>) {
     cx.advance_secs(80);
     assert!(cx.store.refresh(s.id()).await.unwrap());
     cx.advance_secs(80);
-    let loaded = cx.store.load(s.id()).await.unwrap().expect("refresh did not extend");
+    let loaded = cx
+        .store
+        .load(s.id())
+        .await
+        .unwrap()
+        .expect("refresh did not extend");
     assert_eq!(loaded.data(), s.data());
     assert_eq!(loaded.lifetime().created_at, s.lifetime().created_at);
     assert_eq!(
         loaded.lifetime().idle_expires_at,
-        s.lifetime().created_at.saturating_add(Duration::from_secs(80) + IDLE)
+        s.lifetime()
+            .created_at
+            .saturating_add(Duration::from_secs(80) + IDLE)
     );
     cx.advance_secs(20);
     assert!(cx.store.load(s.id()).await.unwrap().is_none());
@@ -116,13 +150,19 @@ pub async fn refresh_missing_is_false(f: Arc<dyn StoreFactory>) {
     let s = cx.store.create(data(json!({}))).await.unwrap();
     cx.advance_secs(100);
     assert!(!cx.store.refresh(s.id()).await.unwrap());
-    assert!(!cx.store.exists(s.id()).await.unwrap(), "refresh revived an expired session");
+    assert!(
+        !cx.store.exists(s.id()).await.unwrap(),
+        "refresh revived an expired session"
+    );
     assert_eq!(cx.store.count().await.unwrap(), 0);
 }
 
 /// However often refreshed, a session dies at its absolute expiry.
 pub async fn refresh_never_passes_absolute_expiry(f: Arc<dyn StoreFactory>) {
-    let cx = Ctx::with(&*f, |c| c.absolute_lifetime = Some(Duration::from_secs(250))).await;
+    let cx = Ctx::with(&*f, |c| {
+        c.absolute_lifetime = Some(Duration::from_secs(250))
+    })
+    .await;
     let s = cx.store.create(data(json!({}))).await.unwrap();
     for _ in 0..4 {
         cx.advance_secs(60);
@@ -131,7 +171,10 @@ pub async fn refresh_never_passes_absolute_expiry(f: Arc<dyn StoreFactory>) {
     cx.advance_secs(9);
     assert!(cx.store.exists(s.id()).await.unwrap());
     cx.advance_secs(1);
-    assert!(!cx.store.exists(s.id()).await.unwrap(), "outlived its absolute expiry");
+    assert!(
+        !cx.store.exists(s.id()).await.unwrap(),
+        "outlived its absolute expiry"
+    );
     assert!(!cx.store.refresh(s.id()).await.unwrap());
 }
 
@@ -147,16 +190,37 @@ pub async fn refresh_changes_the_version(f: Arc<dyn StoreFactory>) {
 
 /// `rotate` moves the data to a fresh id and kills the old one at once.
 pub async fn rotate_moves_data_to_fresh_id(f: Arc<dyn StoreFactory>) {
-    let cx = Ctx::with(&*f, |c| c.absolute_lifetime = Some(Duration::from_secs(1000))).await;
-    let s = cx.store.create(data(json!({"user": {"sub": "u"}, "csrf_token": "c"}))).await.unwrap();
+    let cx = Ctx::with(&*f, |c| {
+        c.absolute_lifetime = Some(Duration::from_secs(1000))
+    })
+    .await;
+    let s = cx
+        .store
+        .create(data(json!({"user": {"sub": "u"}, "csrf_token": "c"})))
+        .await
+        .unwrap();
     cx.advance_secs(30);
-    let rotated = cx.store.rotate(s.id()).await.unwrap().expect("live session");
+    let rotated = cx
+        .store
+        .rotate(s.id())
+        .await
+        .unwrap()
+        .expect("live session");
     assert_ne!(rotated.id(), s.id());
     assert_eq!(rotated.data(), s.data());
     assert_eq!(rotated.lifetime().created_at, s.lifetime().created_at);
-    assert_eq!(rotated.lifetime().absolute_expires_at, s.lifetime().absolute_expires_at);
-    assert_eq!(rotated.lifetime().idle_expires_at, cx.clock.now().saturating_add(IDLE));
-    assert!(!cx.store.exists(s.id()).await.unwrap(), "old id still alive");
+    assert_eq!(
+        rotated.lifetime().absolute_expires_at,
+        s.lifetime().absolute_expires_at
+    );
+    assert_eq!(
+        rotated.lifetime().idle_expires_at,
+        cx.clock.now().saturating_add(IDLE)
+    );
+    assert!(
+        !cx.store.exists(s.id()).await.unwrap(),
+        "old id still alive"
+    );
     let loaded = cx.store.load(rotated.id()).await.unwrap().unwrap();
     assert_eq!(loaded.data(), s.data());
     assert_eq!(loaded.version(), rotated.version());
@@ -166,7 +230,12 @@ pub async fn rotate_moves_data_to_fresh_id(f: Arc<dyn StoreFactory>) {
 /// Rotating an unknown or expired id gives `None` and creates nothing.
 pub async fn rotate_missing_is_none(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
-    assert!(cx.store.rotate(&SessionId::generate()).await.unwrap().is_none());
+    assert!(cx
+        .store
+        .rotate(&SessionId::generate())
+        .await
+        .unwrap()
+        .is_none());
     let s = cx.store.create(data(json!({}))).await.unwrap();
     cx.advance_secs(100);
     assert!(cx.store.rotate(s.id()).await.unwrap().is_none());
@@ -176,7 +245,11 @@ pub async fn rotate_missing_is_none(f: Arc<dyn StoreFactory>) {
 /// After `rotate` the user's listing shows the new session, not the old.
 pub async fn rotate_keeps_user_index(f: Arc<dyn StoreFactory>) {
     let cx = Ctx::new(&*f).await;
-    let s = cx.store.create(data(json!({"user": {"username": "aaron"}}))).await.unwrap();
+    let s = cx
+        .store
+        .create(data(json!({"user": {"username": "aaron"}})))
+        .await
+        .unwrap();
     let rotated = cx.store.rotate(s.id()).await.unwrap().unwrap();
     let listed: Vec<_> = cx.store.list_user("aaron").await.unwrap();
     assert_eq!(listed.len(), 1);
