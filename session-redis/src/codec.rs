@@ -1,0 +1,354 @@
+//! The stored value: the session data as a JSON object at the top level (what the existing
+//! service reads and writes), plus one reserved member written first:
+//!
+//! ```text
+//! {"__session__":{"c":C,"t":T,"e":E,"a":A,"w":W,"u":"HEX"},"user":{...},"csrf_token":"..."}
+//! ```
+//!
+//! `c` created_at ms, `t` idle timeout ms, `e` idle expiry ms, `a` absolute expiry ms (0 =
+//! none), `w` write counter (+1 on every write, so two writes never leave identical bytes and a
+//! content-hash version cannot suffer ABA), `u` hex of the user id or `""`.
+//!
+//! The service's `json.loads` keeps the member and `json.dumps` writes it back with spaces
+//! (`", "`, `": "`), so readers here, in Rust and in Lua, accept any JSON whitespace. Values
+//! without the member are *foreign*: written by the existing service with `SETEX`.
+//!
+//! The [`Version`] of a stored value is the first 16 hex digits of the SHA-1 of its bytes, the
+//! same `string.sub(redis.sha1hex(v), 1, 16)` the scripts compare, so a direct rewrite by any
+//! writer is seen as a conflict.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use session_core::{Lifetime, SessionData, Timestamp, Version, RESERVED_KEY};
+use sha1::{Digest, Sha1};
+
+/// The fields of the reserved member, in their stored order.
+const FIELDS: [&str; 6] = ["c", "t", "e", "a", "w", "u"];
+
+/// Largest millisecond value Lua's doubles hold exactly; larger timestamps are refused.
+const MAX_EXACT_MS: u64 = 1 << 53;
+
+/// The store's metadata inside a stored value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    /// `c`: when the session was created.
+    pub created_at: Timestamp,
+    /// `t`: idle timeout.
+    pub idle_timeout: Duration,
+    /// `e`: idle expiry.
+    pub idle_expires_at: Timestamp,
+    /// `a`: absolute expiry (stored as 0 when there is none).
+    pub absolute_expires_at: Option<Timestamp>,
+    /// `w`: write counter.
+    pub writes: u64,
+    /// `u`: hex of the user id, empty when the session has no user.
+    pub user_hex: String,
+}
+
+impl Meta {
+    /// The session lifetime this metadata describes.
+    pub fn lifetime(&self) -> Lifetime {
+        Lifetime {
+            created_at: self.created_at,
+            idle_timeout: self.idle_timeout,
+            idle_expires_at: self.idle_expires_at,
+            absolute_expires_at: self.absolute_expires_at,
+        }
+    }
+}
+
+/// A decoded stored value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stored {
+    /// Written by this library: metadata and data.
+    Ours {
+        /// The reserved member.
+        meta: Meta,
+        /// The data, without the reserved member.
+        data: SessionData,
+    },
+    /// Written by another writer without metadata (the existing service's `SETEX`).
+    Foreign {
+        /// The whole object.
+        data: SessionData,
+    },
+}
+
+/// Why a stored value is not a session. Never contains the value itself.
+#[derive(Debug)]
+pub struct DecodeError {
+    reason: &'static str,
+    source: Option<serde_json::Error>,
+}
+
+impl DecodeError {
+    fn new(reason: &'static str) -> Self {
+        DecodeError {
+            reason,
+            source: None,
+        }
+    }
+
+    /// What is wrong, in a few words.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The JSON error, when the value is not JSON at all.
+    pub fn into_source(self) -> Option<serde_json::Error> {
+        self.source
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.reason)
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_ref().map(|e| e as _)
+    }
+}
+
+/// Decodes a stored value.
+///
+/// ```
+/// use session_redis::codec::{decode, Stored};
+///
+/// let python = br#"{"__session__": {"c": 1, "t": 100, "e": 101, "a": 0, "w": 3, "u": ""}, "csrf_token": "x"}"#;
+/// let Stored::Ours { meta, data } = decode(python)? else { panic!() };
+/// assert_eq!(meta.writes, 3);
+/// assert_eq!(data.len(), 1);
+/// # Ok::<(), session_redis::codec::DecodeError>(())
+/// ```
+pub fn decode(bytes: &[u8]) -> Result<Stored, DecodeError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError {
+        reason: "not JSON",
+        source: Some(e),
+    })?;
+    let Value::Object(mut data) = value else {
+        return Err(DecodeError::new("JSON that is not an object"));
+    };
+    if !data.contains_key(RESERVED_KEY) {
+        return Ok(Stored::Foreign { data });
+    }
+    // The scripts find the metadata by matching the start of the value, so it must come first.
+    if data.keys().next().map(String::as_str) != Some(RESERVED_KEY) {
+        return Err(DecodeError::new("metadata member is not first"));
+    }
+    let meta = data.shift_remove(RESERVED_KEY).unwrap_or(Value::Null);
+    let meta = parse_meta(&meta).ok_or(DecodeError::new("malformed metadata member"))?;
+    Ok(Stored::Ours { meta, data })
+}
+
+fn parse_meta(value: &Value) -> Option<Meta> {
+    let fields = value.as_object()?;
+    if fields.len() != FIELDS.len() || !fields.keys().zip(FIELDS).all(|(k, f)| k == f) {
+        return None;
+    }
+    let ms = |name: &str| fields.get(name)?.as_u64().filter(|&n| n < MAX_EXACT_MS);
+    let user_hex = fields.get("u")?.as_str()?;
+    if !user_hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let absolute = ms("a")?;
+    Some(Meta {
+        created_at: Timestamp(ms("c")?),
+        idle_timeout: Duration::from_millis(ms("t")?),
+        idle_expires_at: Timestamp(ms("e")?),
+        absolute_expires_at: (absolute > 0).then_some(Timestamp(absolute)),
+        writes: ms("w")?,
+        user_hex: user_hex.to_owned(),
+    })
+}
+
+/// The canonical encoding: compact metadata first, then the data members. The scripts build
+/// the same bytes (see `prelude.lua`'s `compose`).
+pub fn encode(meta: &Meta, data: &SessionData) -> Vec<u8> {
+    let body = encode_body(data);
+    let mut out = meta_prefix(meta).into_bytes();
+    out.extend_from_slice(joint(&body));
+    out.extend_from_slice(tail(&body));
+    out
+}
+
+/// The version of `encode(meta, data)`, given `body = encode_body(data)`, hashed piecewise so
+/// the value is never assembled: write scripts compose the value and return only the
+/// metadata, and hashing here keeps that work off the single-threaded server.
+pub fn version_of_encoded(meta: &Meta, body: &[u8]) -> Version {
+    let mut hasher = Sha1::new();
+    hasher.update(meta_prefix(meta).as_bytes());
+    hasher.update(joint(body));
+    hasher.update(tail(body));
+    first_64_bits(&hasher.finalize())
+}
+
+/// What write scripts receive: the compact data object without its opening brace, so they
+/// can append it to the metadata without copying it first (`}` for no data).
+pub fn tail(body: &[u8]) -> &[u8] {
+    body.get(1..).unwrap_or(b"}")
+}
+
+fn joint(body: &[u8]) -> &'static [u8] {
+    if body.len() > 2 {
+        b","
+    } else {
+        b""
+    }
+}
+
+/// `{"__session__":{...}` without the closing brace or the data.
+pub fn meta_prefix(meta: &Meta) -> String {
+    format!(
+        "{{\"{RESERVED_KEY}\":{{\"c\":{},\"t\":{},\"e\":{},\"a\":{},\"w\":{},\"u\":\"{}\"}}",
+        meta.created_at.0,
+        meta.idle_timeout.as_millis(),
+        meta.idle_expires_at.0,
+        meta.absolute_expires_at.map_or(0, |a| a.0),
+        meta.writes,
+        meta.user_hex,
+    )
+}
+
+/// The data alone as compact JSON (`{...}`): what write scripts receive and prefix with the
+/// metadata.
+pub fn encode_body(data: &SessionData) -> Vec<u8> {
+    // Serializing a Map<String, Value> into a Vec cannot fail.
+    serde_json::to_vec(data).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// The version of stored bytes: the first 64 bits of their SHA-1.
+pub fn version_of(bytes: &[u8]) -> Version {
+    first_64_bits(&Sha1::digest(bytes))
+}
+
+fn first_64_bits(digest: &[u8]) -> Version {
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    Version(u64::from_be_bytes(first))
+}
+
+/// A version as the scripts compare it: 16 lowercase hex digits.
+pub fn version_hex(version: Version) -> String {
+    format!("{:016x}", version.0)
+}
+
+/// Parses [`version_hex`] output.
+pub fn parse_version_hex(text: &[u8]) -> Option<Version> {
+    let text = std::str::from_utf8(text).ok()?;
+    (text.len() == 16)
+        .then(|| u64::from_str_radix(text, 16).ok())
+        .flatten()
+        .map(Version)
+}
+
+/// When a foreign session was created: its `"created"` float seconds, if usable. The
+/// scripts apply the same rule (`prelude.lua`'s `foreign_created`).
+pub fn foreign_created(data: &Map<String, Value>) -> Option<Timestamp> {
+    let secs = data.get("created")?.as_f64()?;
+    let ms = (secs * 1000.0).floor();
+    (ms.is_finite() && ms >= 0.0 && ms < MAX_EXACT_MS as f64).then_some(Timestamp(ms as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn meta() -> Meta {
+        Meta {
+            created_at: Timestamp(1_700_000_000_000),
+            idle_timeout: Duration::from_secs(7200),
+            idle_expires_at: Timestamp(1_700_007_200_000),
+            absolute_expires_at: None,
+            writes: 1,
+            user_hex: "616172".into(),
+        }
+    }
+
+    #[test]
+    fn encode_then_decode_round_trips_with_meta_first() {
+        let data = json!({"user": {"sub": "u"}, "n": 1.5})
+            .as_object()
+            .unwrap()
+            .clone();
+        let bytes = encode(&meta(), &data);
+        assert!(bytes.starts_with(b"{\"__session__\":{\"c\":1700000000000,"));
+        assert_eq!(
+            decode(&bytes).unwrap(),
+            Stored::Ours {
+                meta: meta(),
+                data: data.clone()
+            }
+        );
+        let empty = encode(&meta(), &Map::new());
+        assert_eq!(
+            decode(&empty).unwrap(),
+            Stored::Ours {
+                meta: meta(),
+                data: Map::new()
+            }
+        );
+    }
+
+    #[test]
+    fn python_spacing_is_accepted() {
+        let v = br#"{"__session__": {"c": 1, "t": 2, "e": 3, "a": 4, "w": 5, "u": "ab"}, "x": 1}"#;
+        let Stored::Ours { meta, data } = decode(v).unwrap() else {
+            panic!()
+        };
+        assert_eq!(meta.absolute_expires_at, Some(Timestamp(4)));
+        assert_eq!(data["x"], 1);
+    }
+
+    #[test]
+    fn foreign_and_corrupt_values_are_told_apart() {
+        assert!(matches!(
+            decode(br#"{"user": {}}"#).unwrap(),
+            Stored::Foreign { .. }
+        ));
+        for (bad, why) in [
+            (&b"not json"[..], "not JSON"),
+            (b"[1,2]", "JSON that is not an object"),
+            (b"\"s\"", "JSON that is not an object"),
+            (
+                br#"{"x":1,"__session__":{"c":1,"t":2,"e":3,"a":4,"w":5,"u":""}}"#,
+                "metadata member is not first",
+            ),
+            (br#"{"__session__":{"c":1}}"#, "malformed metadata member"),
+            (
+                br#"{"__session__":{"c":-1,"t":2,"e":3,"a":4,"w":5,"u":""}}"#,
+                "malformed metadata member",
+            ),
+            (
+                br#"{"__session__":{"c":1,"t":2,"e":3,"a":4,"w":5,"u":"zz"}}"#,
+                "malformed metadata member",
+            ),
+        ] {
+            assert_eq!(decode(bad).unwrap_err().reason(), why);
+        }
+    }
+
+    #[test]
+    fn versions_are_sha1_prefixes() {
+        // sha1("abc") = a9993e364706816aba3e25717850c26c9cd0d89d
+        let v = version_of(b"abc");
+        assert_eq!(version_hex(v), "a9993e364706816a");
+        assert_eq!(parse_version_hex(b"a9993e364706816a"), Some(v));
+    }
+
+    #[test]
+    fn created_float_becomes_millis() {
+        let data = json!({"created": 1234567890.5})
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(foreign_created(&data), Some(Timestamp(1_234_567_890_500)));
+        let data = json!({"created": "yesterday"}).as_object().unwrap().clone();
+        assert_eq!(foreign_created(&data), None);
+    }
+}

@@ -1,0 +1,17 @@
+-- rotate: move a live session to a fresh id. KEYS: old key, new key, expiry index.
+-- ARGV: now, old sid, new sid, prefix.
+-- Returns {OK, new value} | {GONE} | {TAKEN} (new id in use) | {CORRUPT} | {FOREIGN}.
+local now, old_sid, new_sid, prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+
+local kind, v, m = read_session(KEYS[1])
+if kind == 'corrupt' then return {CORRUPT} end
+if kind == 'foreign' then return {FOREIGN} end
+if not is_live(kind, m, now) then return {GONE} end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {TAKEN} end
+
+local e = now + m.t
+local value = meta_prefix(m.c, m.t, e, m.a, m.w + 1, m.u) .. string.sub(v, m.rest)
+redis.call('DEL', KEYS[1])
+unindex(prefix, KEYS[3], old_sid, m.u)
+store(KEYS[2], value, prefix, KEYS[3], new_sid, '', m.u, expires_at(e, m.a), now)
+return {OK, value}

@@ -1,0 +1,386 @@
+//! Writes: each one `EVALSHA` (see `scripts`), with the data encoded here and the metadata
+//! composed by the script from what is stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use session_core::{
+    user_of, validate_data, Error, ImportOutcome, Lifetime, Result, Session, SessionData,
+    SessionId, SessionRecord, Timestamp, WriteOptions,
+};
+
+use super::call::Call;
+use super::read::Loaded;
+use super::RedisStore;
+use crate::codec::{self, Meta, Stored};
+use crate::keys::{user_hex, StorageId};
+use crate::reply::unexpected;
+use crate::scripts::{scripts, Status};
+
+/// How often refresh / rotate adopt a foreign value and retry before giving up with
+/// [`Error::Conflict`] (another writer keeps replacing it).
+const ADOPT_ATTEMPTS: usize = 3;
+/// How many fresh ids rotate tries when the new key is taken (never happens in practice).
+const ROTATE_ATTEMPTS: usize = 5;
+
+/// What `write.lua` did.
+enum Written {
+    Stored(Session),
+    Taken,
+    Expired,
+}
+
+/// Where the lifetime of a write comes from (`write.lua`'s mode).
+enum Mode<'a> {
+    Insert,
+    Set,
+    Import(&'a Lifetime),
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    fn user_hex_of(&self, data: &SessionData) -> String {
+        user_of(data, &self.shared.session.user_keys)
+            .map(|u| user_hex(&u))
+            .unwrap_or_default()
+    }
+
+    async fn write(
+        &self,
+        call: &mut Call<C>,
+        id: SessionId,
+        sid: &StorageId,
+        data: SessionData,
+        idle_timeout: Option<Duration>,
+        mode: Mode<'_>,
+    ) -> Result<Written> {
+        validate_data(&data, self.shared.session.max_session_bytes)?;
+        let now = self.now();
+        let config = &self.shared.session;
+        let keys = &self.shared.keys;
+        let mut invocation = scripts().write.key(keys.session_key(sid));
+        invocation.key(&self.shared.expiry_index);
+        let name = match mode {
+            Mode::Insert => "insert",
+            Mode::Set => "set",
+            Mode::Import(_) => "import",
+        };
+        let body = codec::encode_body(&data);
+        let user_hex = self.user_hex_of(&data);
+        invocation
+            .arg(name)
+            .arg(now.0)
+            .arg(sid.as_str())
+            .arg(keys.prefix())
+            .arg(codec::tail(&body))
+            .arg(&user_hex)
+            .arg(idle_timeout.map_or(0, ms))
+            .arg(ms(config.idle_timeout))
+            .arg(config.absolute_lifetime.map_or(0, ms));
+        if let Mode::Import(lifetime) = mode {
+            invocation
+                .arg(lifetime.created_at.0)
+                .arg(lifetime.idle_expires_at.0)
+                .arg(lifetime.absolute_expires_at.map_or(0, |a| a.0));
+        }
+        let reply = call.invoke(&invocation).await?;
+        match reply.status()? {
+            Status::Ok => {
+                let absolute = reply.uint(4)?;
+                let meta = Meta {
+                    created_at: Timestamp(reply.uint(1)?),
+                    idle_timeout: Duration::from_millis(reply.uint(2)?),
+                    idle_expires_at: Timestamp(reply.uint(3)?),
+                    absolute_expires_at: (absolute > 0).then_some(Timestamp(absolute)),
+                    writes: reply.uint(5)?,
+                    user_hex,
+                };
+                let version = codec::version_of_encoded(&meta, &body);
+                Ok(Written::Stored(Session::from_parts(
+                    id,
+                    Arc::new(data),
+                    meta.lifetime(),
+                    version,
+                )))
+            }
+            Status::Taken => Ok(Written::Taken),
+            Status::Expired => Ok(Written::Expired),
+            Status::Corrupt => Err(self.corrupt(sid, "not a session; left unchanged", None)),
+            _ => Err(unexpected(call.backend(), "unexpected write status")),
+        }
+    }
+
+    pub(crate) async fn insert_in(
+        &self,
+        call: &mut Call<C>,
+        id: &SessionId,
+        data: SessionData,
+        options: WriteOptions,
+    ) -> Result<Option<Session>> {
+        let sid = self.shared.keys.storage_id(id);
+        match self
+            .write(
+                call,
+                id.clone(),
+                &sid,
+                data,
+                options.idle_timeout,
+                Mode::Insert,
+            )
+            .await?
+        {
+            Written::Stored(session) => Ok(Some(session)),
+            Written::Taken | Written::Expired => Ok(None),
+        }
+    }
+
+    pub(crate) async fn set_in(
+        &self,
+        call: &mut Call<C>,
+        id: &SessionId,
+        data: SessionData,
+        options: WriteOptions,
+    ) -> Result<Session> {
+        let sid = self.shared.keys.storage_id(id);
+        match self
+            .write(
+                call,
+                id.clone(),
+                &sid,
+                data,
+                options.idle_timeout,
+                Mode::Set,
+            )
+            .await?
+        {
+            Written::Stored(session) => Ok(session),
+            _ => Err(unexpected(call.backend(), "set did not store")),
+        }
+    }
+
+    pub(crate) async fn import_in(
+        &self,
+        call: &mut Call<C>,
+        record: SessionRecord,
+    ) -> Result<ImportOutcome> {
+        let keys = &self.shared.keys;
+        let (id, sid) = match (&record.id, keys.hashed()) {
+            (Some(id), _) => (id.clone(), keys.storage_id(id)),
+            // Hashed keys need only the handle; the returned session's id is never exposed.
+            (None, true) => (
+                SessionId::generate(),
+                StorageId::Handle(record.handle.clone()),
+            ),
+            (None, false) => {
+                return Err(Error::Unsupported {
+                    backend: self.backend,
+                    operation: "import without a token",
+                })
+            }
+        };
+        if !record.lifetime.is_live(self.now()) {
+            return Ok(ImportOutcome::Expired);
+        }
+        let lifetime = record.lifetime;
+        match self
+            .write(
+                call,
+                id,
+                &sid,
+                record.data,
+                Some(lifetime.idle_timeout),
+                Mode::Import(&lifetime),
+            )
+            .await?
+        {
+            Written::Stored(_) => Ok(ImportOutcome::Imported),
+            Written::Taken => Ok(ImportOutcome::AlreadyPresent),
+            Written::Expired => Ok(ImportOutcome::Expired),
+        }
+    }
+
+    pub(crate) async fn save_in(&self, call: &mut Call<C>, session: Session) -> Result<Session> {
+        validate_data(session.data(), self.shared.session.max_session_bytes)?;
+        let now = self.now();
+        let keys = &self.shared.keys;
+        let sid = keys.storage_id(session.id());
+        let lifetime = *session.lifetime();
+        let body = codec::encode_body(session.data());
+        let user_hex = self.user_hex_of(session.data());
+        let mut invocation = scripts().save.key(keys.session_key(&sid));
+        invocation
+            .key(&self.shared.expiry_index)
+            .arg(now.0)
+            .arg(codec::version_hex(session.version()))
+            .arg(sid.as_str())
+            .arg(keys.prefix())
+            .arg(codec::tail(&body))
+            .arg(&user_hex)
+            .arg(lifetime.created_at.0)
+            .arg(ms(lifetime.idle_timeout))
+            .arg(lifetime.absolute_expires_at.map_or(0, |a| a.0));
+        let reply = call.invoke(&invocation).await?;
+        match reply.status()? {
+            Status::Ok => {
+                let lifetime = lifetime.touched(now);
+                let meta = Meta {
+                    created_at: lifetime.created_at,
+                    idle_timeout: lifetime.idle_timeout,
+                    idle_expires_at: lifetime.idle_expires_at,
+                    absolute_expires_at: lifetime.absolute_expires_at,
+                    writes: reply.uint(1)?,
+                    user_hex,
+                };
+                let version = codec::version_of_encoded(&meta, &body);
+                let id = session.id().clone();
+                Ok(Session::from_parts(
+                    id,
+                    session.shared_data().clone(),
+                    lifetime,
+                    version,
+                ))
+            }
+            Status::Gone => Err(Error::NotFound),
+            Status::Stale => Err(Error::Conflict),
+            Status::Corrupt => Err(self.corrupt(&sid, "not a session; left unchanged", None)),
+            _ => Err(unexpected(call.backend(), "unexpected save status")),
+        }
+    }
+
+    pub(crate) async fn delete_in(&self, call: &mut Call<C>, id: &SessionId) -> Result<bool> {
+        let keys = &self.shared.keys;
+        let sid = keys.storage_id(id);
+        let mut invocation = scripts().delete.key(keys.session_key(&sid));
+        invocation
+            .key(&self.shared.expiry_index)
+            .arg(self.now().0)
+            .arg(sid.as_str())
+            .arg(keys.prefix());
+        Ok(call.invoke_as::<i64>(&invocation).await? == 1)
+    }
+
+    pub(crate) async fn refresh_in(&self, call: &mut Call<C>, id: &SessionId) -> Result<bool> {
+        let keys = &self.shared.keys;
+        let sid = keys.storage_id(id);
+        for _ in 0..ADOPT_ATTEMPTS {
+            let mut invocation = scripts().refresh.key(keys.session_key(&sid));
+            invocation
+                .key(&self.shared.expiry_index)
+                .arg(self.now().0)
+                .arg(sid.as_str())
+                .arg(keys.prefix());
+            match call.invoke(&invocation).await?.status()? {
+                Status::Ok => return Ok(true),
+                Status::Gone => return Ok(false),
+                Status::Corrupt => {
+                    return Err(self.corrupt(&sid, "not a session; left unchanged", None))
+                }
+                Status::Foreign => {
+                    if !self.adopt(call, id).await? {
+                        return Ok(false);
+                    }
+                }
+                _ => return Err(unexpected(call.backend(), "unexpected refresh status")),
+            }
+        }
+        Err(Error::Conflict)
+    }
+
+    pub(crate) async fn rotate_in(
+        &self,
+        call: &mut Call<C>,
+        id: &SessionId,
+    ) -> Result<Option<Session>> {
+        let keys = &self.shared.keys;
+        let sid = keys.storage_id(id);
+        let (mut adoptions, mut collisions) = (0, 0);
+        loop {
+            let new_id = SessionId::generate();
+            let new_sid = keys.storage_id(&new_id);
+            let mut invocation = scripts().rotate.key(keys.session_key(&sid));
+            invocation
+                .key(keys.session_key(&new_sid))
+                .key(&self.shared.expiry_index)
+                .arg(self.now().0)
+                .arg(sid.as_str())
+                .arg(new_sid.as_str())
+                .arg(keys.prefix());
+            let mut reply = call.invoke(&invocation).await?;
+            match reply.status()? {
+                Status::Ok => {
+                    let bytes = reply.take_bytes(1)?;
+                    let version = codec::version_of(&bytes);
+                    return match codec::decode(&bytes) {
+                        Ok(Stored::Ours { meta, data }) => Ok(Some(Session::from_parts(
+                            new_id,
+                            Arc::new(data),
+                            meta.lifetime(),
+                            version,
+                        ))),
+                        // The script found valid metadata, so only the data part can be bad.
+                        _ => {
+                            Err(self.corrupt(&new_sid, "rotated record has unreadable data", None))
+                        }
+                    };
+                }
+                Status::Gone => return Ok(None),
+                Status::Corrupt => {
+                    return Err(self.corrupt(&sid, "not a session; left unchanged", None))
+                }
+                Status::Taken if collisions < ROTATE_ATTEMPTS => collisions += 1,
+                Status::Foreign if adoptions < ADOPT_ATTEMPTS => {
+                    adoptions += 1;
+                    if !self.adopt(call, id).await? {
+                        return Ok(None);
+                    }
+                }
+                Status::Taken | Status::Foreign => return Err(Error::Conflict),
+                _ => return Err(unexpected(call.backend(), "unexpected rotate status")),
+            }
+        }
+    }
+
+    /// Gives a foreign value (written without metadata) our metadata and index entries by
+    /// saving it unchanged, so scripts that edit metadata in place can work on it. Returns
+    /// `false` if it is gone.
+    async fn adopt(&self, call: &mut Call<C>, id: &SessionId) -> Result<bool> {
+        let now = self.now();
+        let sid = self.shared.keys.storage_id(id);
+        let key = self.shared.keys.session_key(&sid);
+        let Loaded::Live {
+            data,
+            lifetime,
+            version,
+        } = self.fetch(call, &sid, &key, now).await?
+        else {
+            return Ok(false);
+        };
+        let session = Session::from_parts(id.clone(), Arc::new(data), lifetime, version);
+        match self.save_in(call, session).await {
+            // A conflict means someone wrote it meanwhile: the caller's retry looks again.
+            Ok(_) | Err(Error::Conflict) => Ok(true),
+            Err(Error::NotFound) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub(crate) async fn delete_user_in(&self, call: &mut Call<C>, user: &str) -> Result<u64> {
+        let keys = &self.shared.keys;
+        let u = user_hex(user);
+        let mut invocation = scripts().delete_user.key(keys.user_index(&u));
+        invocation
+            .key(&self.shared.expiry_index)
+            .arg(self.now().0)
+            .arg(keys.prefix())
+            .arg(&u);
+        let n = call.invoke_as::<i64>(&invocation).await?;
+        Ok(n.unsigned_abs())
+    }
+}

@@ -1,0 +1,36 @@
+//! The shared conformance suite on a real redis-server, in both key modes.
+
+mod common;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use conformance_tests::{conformance_suite, StoreFactory};
+use redis_harness::RedisServer;
+use session_core::{Clock, SessionConfig, SessionStore};
+
+/// Owns one server for one test function; every store it makes uses the suite's unique
+/// key prefix on that server.
+struct RedisFactory {
+    server: RedisServer,
+    hash_ids: bool,
+}
+
+impl RedisFactory {
+    fn new(hash_ids: bool) -> Self {
+        RedisFactory {
+            server: RedisServer::start(),
+            hash_ids,
+        }
+    }
+}
+
+#[async_trait]
+impl StoreFactory for RedisFactory {
+    async fn make(&self, clock: Arc<dyn Clock>, config: SessionConfig) -> Arc<dyn SessionStore> {
+        Arc::new(common::store_on(&self.server, config, self.hash_ids, clock).await)
+    }
+}
+
+conformance_suite!(redis_plain, RedisFactory::new(false));
+conformance_suite!(redis_hashed, RedisFactory::new(true));

@@ -1,0 +1,188 @@
+//! The existing Python service and this store share sessions in both directions.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{seed_data, store_on};
+use python_impl::dumps;
+use redis::Commands;
+use redis_harness::RedisServer;
+use serde_json::{json, Value};
+use session_core::{
+    Clock, Error, ManualClock, SessionConfig, SessionId, SessionStore, SessionStoreExt,
+    RESERVED_KEY,
+};
+use session_redis::codec::{self, Stored};
+
+#[path = "common/python.rs"]
+mod python_impl;
+
+fn default_config() -> SessionConfig {
+    SessionConfig::default() // the existing service's prefix `session:` and TTL 7200
+}
+
+#[tokio::test]
+async fn a_session_the_python_service_wrote_loads() {
+    let server = RedisServer::start();
+    let clock = ManualClock::starting_now();
+    let store = store_on(&server, default_config(), false, Arc::new(clock.clone())).await;
+    let mut con = server.connection();
+
+    let id = SessionId::generate();
+    let seed = seed_data("aaron");
+    let key = format!("session:{}", id.expose_token());
+    let _: () = con.set_ex(&key, dumps(&seed), 7200).unwrap();
+
+    let session = store
+        .get(&id)
+        .await
+        .unwrap()
+        .expect("the foreign session loads");
+    assert_eq!(session.data(), &seed);
+    let lifetime = session.lifetime();
+    assert_eq!(
+        lifetime.created_at.as_millis(),
+        1_717_171_717_250,
+        "from the `created` float"
+    );
+    assert_eq!(lifetime.idle_timeout, Duration::from_secs(7200));
+    assert_eq!(lifetime.absolute_expires_at, None);
+    let remaining = lifetime.remaining(clock.now());
+    assert!(
+        remaining <= Duration::from_secs(7200) && remaining > Duration::from_secs(7100),
+        "{remaining:?}"
+    );
+
+    // It iterates, and our writes adopt it: refresh gives it metadata and index entries.
+    let records: Vec<_> = futures::StreamExt::collect::<Vec<_>>(store.sessions(100)).await;
+    assert_eq!(records.len(), 1);
+    assert!(store.refresh(&id).await.unwrap());
+    assert_eq!(store.count().await.unwrap(), 1);
+    assert_eq!(
+        store
+            .list_user("aaron-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let again = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(again.data(), &seed);
+    assert_eq!(again.lifetime().created_at, lifetime.created_at);
+
+    // A stale save of the pre-refresh load conflicts; delete removes everything.
+    assert!(matches!(store.save(session).await, Err(Error::Conflict)));
+    assert!(store.delete(&id).await.unwrap());
+    assert!(!con.exists::<_, bool>(&key).unwrap());
+    assert_eq!(store.count().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_session_we_wrote_reads_back_through_plain_get() {
+    let server = RedisServer::start();
+    let store = store_on(
+        &server,
+        default_config(),
+        false,
+        Arc::new(ManualClock::starting_now()),
+    )
+    .await;
+    let mut con = server.connection();
+
+    let seed = seed_data("bo");
+    let session = store.create(seed.clone()).await.unwrap();
+    let key = format!("session:{}", session.id().expose_token());
+    let raw: String = con.get(&key).unwrap();
+    let mut object: serde_json::Map<String, Value> = serde_json::from_str(&raw).unwrap();
+
+    // What the service's `json.loads` sees: its members where it expects them, plus ours first.
+    assert_eq!(object.keys().next().map(String::as_str), Some(RESERVED_KEY));
+    assert_eq!(object["user"]["username"], "bo");
+    object.shift_remove(RESERVED_KEY);
+    assert_eq!(object, seed);
+    let ttl: i64 = con.ttl(&key).unwrap();
+    assert!((7190..=7200).contains(&ttl), "{ttl}");
+
+    // The script's encoding is byte for byte the codec's canonical one.
+    let Stored::Ours { meta, data } = codec::decode(raw.as_bytes()).unwrap() else {
+        panic!("ours")
+    };
+    assert_eq!(codec::encode(&meta, &data), raw.as_bytes());
+    assert_eq!(codec::version_of(raw.as_bytes()), session.version());
+}
+
+#[tokio::test]
+async fn python_rewrites_keep_working_and_make_stale_saves_conflict() {
+    let server = RedisServer::start();
+    let store = store_on(
+        &server,
+        default_config(),
+        false,
+        Arc::new(ManualClock::starting_now()),
+    )
+    .await;
+    let mut con = server.connection();
+
+    let mut seed = seed_data("cy");
+    seed.insert("display_name".into(), json!("Zoë ✓"));
+    seed.insert("ratio".into(), json!(1.10)); // floats must survive refresh byte for byte
+    let before = store.create(seed).await.unwrap();
+    let id = before.id().clone();
+    let key = format!("session:{}", id.expose_token());
+
+    // The service: session = json.loads(GET); session["csrf_token"] = ...; SETEX(json.dumps)
+    let raw: String = con.get(&key).unwrap();
+    let mut object: serde_json::Map<String, Value> = serde_json::from_str(&raw).unwrap();
+    object.insert("csrf_token".into(), json!("rotated-by-python"));
+    let rewritten = dumps(&object);
+    assert!(
+        rewritten.starts_with(r#"{"__session__": {"c": "#),
+        "{rewritten}"
+    );
+    let _: () = con.set_ex(&key, &rewritten, 7200).unwrap();
+
+    // Our stale copy conflicts; a fresh load sees the service's change and saves fine.
+    assert!(matches!(
+        store.save(before.clone()).await,
+        Err(Error::Conflict)
+    ));
+    let mut fresh = store.get(&id).await.unwrap().unwrap();
+    assert_eq!(fresh.data()["csrf_token"], "rotated-by-python");
+    assert_eq!(fresh.data()["display_name"], "Zoë ✓");
+
+    // Refresh edits only the metadata: the service's bytes after it stay exactly as written.
+    let tail = |v: &str| {
+        v[v.find("}, \"user\"")
+            .or_else(|| v.find("},\"user\""))
+            .unwrap()
+            + 1..]
+            .to_owned()
+    };
+    assert!(store.refresh(&id).await.unwrap());
+    let refreshed: String = con.get(&key).unwrap();
+    assert_eq!(tail(&refreshed), tail(&rewritten));
+    assert!(
+        matches!(store.save(fresh.clone()).await, Err(Error::Conflict)),
+        "refresh changed the version"
+    );
+
+    fresh = store.get(&id).await.unwrap().unwrap();
+    fresh.insert("theme", "dark").unwrap();
+    let saved = store.save(fresh).await.unwrap();
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().data()["theme"],
+        "dark"
+    );
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().version(),
+        saved.version()
+    );
+
+    // And the service can still read what we wrote.
+    let raw: String = con.get(&key).unwrap();
+    let object: serde_json::Map<String, Value> = serde_json::from_str(&raw).unwrap();
+    assert_eq!(object["csrf_token"], "rotated-by-python");
+    assert_eq!(object["ratio"], 1.1);
+}
