@@ -27,6 +27,7 @@
 
 mod port;
 mod process;
+pub mod sentinel;
 mod server;
 mod wait;
 

@@ -9,8 +9,10 @@ use crate::id::SessionId;
 use crate::session::{ScanCursor, Session, SessionRecord, WriteOptions};
 use crate::store::SessionStore;
 
-/// How many times [`SessionStoreExt::update`] reloads and retries after a conflict.
-pub const DEFAULT_UPDATE_ATTEMPTS: usize = 100;
+/// How many times [`SessionStoreExt::update`] reloads and retries after a conflict. High on
+/// purpose: with N writers on one session each attempt wins about 1 time in N, and giving up
+/// early would turn contention into errors. Each retry yields to the executor first.
+pub const DEFAULT_UPDATE_ATTEMPTS: usize = 1000;
 
 /// Page size [`SessionStoreExt::sessions`] asks for.
 pub const DEFAULT_SCAN_PAGE: usize = 500;
@@ -79,7 +81,11 @@ pub trait SessionStoreExt: SessionStore {
     where
         F: FnMut(&mut SessionData) + Send,
     {
-        for _ in 0..attempts.max(1) {
+        for attempt in 0..attempts.max(1) {
+            if attempt > 0 {
+                // Let the writer that won run on before competing again.
+                yield_now().await;
+            }
             let Some(mut session) = self.load(id).await? else {
                 return Ok(None);
             };
@@ -105,6 +111,21 @@ pub trait SessionStoreExt: SessionStore {
 }
 
 impl<S: SessionStore + ?Sized> SessionStoreExt for S {}
+
+/// Returns `Pending` once, after asking to be woken: a yield that needs no particular runtime.
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
 
 /// [`SessionStoreExt::sessions`] for `dyn SessionStore`.
 pub fn sessions_of<S: SessionStore + ?Sized>(

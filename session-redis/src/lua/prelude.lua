@@ -82,9 +82,15 @@ local function user_key(prefix, u)
   return prefix .. '~user:' .. u
 end
 
+-- Redis keeps a key this long past its session's expiry. Liveness is decided by the
+-- metadata and the store's clock, never by the key's presence; the TTL only reclaims memory,
+-- and the grace keeps a key from vanishing early when the store's clock runs ahead of
+-- Redis's (other hosts, or a session imported with moments left).
+local TTL_GRACE_MS = 1000
+
 -- Writes a value with the TTL of its expiry and moves its index entries there.
 local function store(key, value, prefix, expkey, sid, old_u, u, exp, now)
-  local ttl, score = exp - now, fmt(exp)
+  local ttl, score = exp - now + TTL_GRACE_MS, fmt(exp)
   redis.call('SET', key, value, 'PX', fmt(ttl))
   redis.call('ZADD', expkey, score, sid)
   if old_u ~= '' and old_u ~= u then redis.call('ZREM', user_key(prefix, old_u), sid) end

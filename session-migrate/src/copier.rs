@@ -1,0 +1,97 @@
+//! The background copier: moves what live requests have not touched yet.
+
+use std::time::Duration;
+
+use session_core::{Error, Result, ScanCursor};
+use tokio::task::JoinHandle;
+
+use crate::store::{MigratingStore, Moved};
+
+/// Where the copier is: the cursor into `old` and what it has done so far.
+#[derive(Debug, Default)]
+pub(crate) struct CopierState {
+    cursor: Option<ScanCursor>,
+    progress: CopyProgress,
+}
+
+/// What the copier has done since the store was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyProgress {
+    /// Sessions moved from `old` to `new` by the copier.
+    pub copied: u64,
+    /// Sessions found in both stores (an earlier move was interrupted): `new` kept its copy.
+    pub already_in_new: u64,
+    /// Sessions gone from `old` between listing and moving (deleted, moved by a request, or
+    /// expired).
+    pub vanished: u64,
+    /// Live sessions left in `old` after the last batch.
+    pub remaining: u64,
+    /// `old` holds no live session any more.
+    pub complete: bool,
+}
+
+impl MigratingStore {
+    /// Moves up to `max` sessions from `old` and reports progress. Safe to call repeatedly
+    /// and concurrently with live requests; resumes where the last call stopped, and starts a
+    /// new pass over `old` when one pass ends with sessions still there.
+    pub async fn copy_batch(&self, max: usize) -> Result<CopyProgress> {
+        let inner = &*self.inner;
+        let mut state = inner.copier.lock().await;
+        let page = inner.old.scan(state.cursor.take(), max.max(1)).await?;
+        for record in page.sessions {
+            let Some(id) = record.id else {
+                return Err(Error::Unsupported {
+                    backend: inner.old.backend(),
+                    operation: "migrating sessions whose tokens are not stored (hashed ids)",
+                });
+            };
+            let _id = inner.locks.lock(&id).await;
+            match inner.move_id(&id).await? {
+                Moved::Copied => state.progress.copied += 1,
+                Moved::AlreadyInNew => state.progress.already_in_new += 1,
+                Moved::NotInOld => state.progress.vanished += 1,
+            }
+        }
+        state.cursor = page.next;
+        state.progress.remaining = inner.old.count().await?;
+        state.progress.complete = state.progress.remaining == 0;
+        if state.progress.complete {
+            // Expired leftovers are not sessions any more; purge them so `old` is empty.
+            inner.old.cleanup().await?;
+        }
+        Ok(state.progress)
+    }
+
+    /// Progress so far, without moving anything.
+    pub async fn progress(&self) -> CopyProgress {
+        self.inner.copier.lock().await.progress
+    }
+
+    /// Whether `old` holds no live session.
+    pub async fn is_complete(&self) -> Result<bool> {
+        Ok(self.inner.old.count().await? == 0)
+    }
+
+    /// Runs [`copy_batch`](Self::copy_batch) in a Tokio task, `batch` at a time with `pause`
+    /// between batches, until `old` is empty; the task ends with the final progress. Errors
+    /// end the task too (call again to resume where it stopped).
+    pub fn spawn_copier(&self, batch: usize, pause: Duration) -> JoinHandle<Result<CopyProgress>> {
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let progress = store.copy_batch(batch).await?;
+                tracing::debug!(
+                    copied = progress.copied,
+                    remaining = progress.remaining,
+                    "session copier batch"
+                );
+                if progress.complete {
+                    return Ok(progress);
+                }
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        })
+    }
+}
