@@ -1,6 +1,6 @@
 //! Per-id serialisation, and a gate that keeps moves out of whole-store reads.
 
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 
 use session_core::SessionId;
 use tokio::sync::{Mutex, MutexGuard, RwLock};
@@ -24,9 +24,7 @@ impl IdLocks {
     }
 
     pub async fn lock(&self, id: &SessionId) -> MutexGuard<'_, ()> {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        self.stripes[(h.finish() as usize) % STRIPES].lock().await
+        self.stripes[(self.hasher.hash_one(id) as usize) % STRIPES].lock().await
     }
 }
 

@@ -149,10 +149,8 @@ fn with_version(session: Session, version: Version) -> Session {
 }
 
 fn random_salt() -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    SessionId::generate().hash(&mut h);
-    h.finish() | 1
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(SessionId::generate()) | 1
 }
 
 #[async_trait]
