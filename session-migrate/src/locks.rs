@@ -24,7 +24,9 @@ impl IdLocks {
     }
 
     pub async fn lock(&self, id: &SessionId) -> MutexGuard<'_, ()> {
-        self.stripes[(self.hasher.hash_one(id) as usize) % STRIPES].lock().await
+        self.stripes[(self.hasher.hash_one(id) as usize) % STRIPES]
+            .lock()
+            .await
     }
 }
 
