@@ -1,6 +1,6 @@
 //! A loaded session, its lifetime, and the record shapes used for listing and migration.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -81,7 +81,37 @@ pub struct Session {
     id: SessionId,
     data: Arc<SessionData>,
     lifetime: Lifetime,
-    version: Version,
+    version: VersionCell,
+}
+
+/// A version known at load, or computed from the stored bytes on first use: a backend whose
+/// version is a hash of its record need not hash on every read, only before a save.
+#[derive(Clone)]
+enum VersionCell {
+    Known(Version),
+    Deferred(Arc<Deferred>),
+}
+
+struct Deferred {
+    bytes: Vec<u8>,
+    compute: fn(&[u8]) -> Version,
+    cell: OnceLock<Version>,
+}
+
+impl VersionCell {
+    fn get(&self) -> Version {
+        match self {
+            VersionCell::Known(v) => *v,
+            VersionCell::Deferred(d) => *d.cell.get_or_init(|| (d.compute)(&d.bytes)),
+        }
+    }
+}
+
+impl std::fmt::Debug for VersionCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The deferred bytes are the stored record: never print them.
+        self.get().fmt(f)
+    }
 }
 
 impl Session {
@@ -96,7 +126,29 @@ impl Session {
             id,
             data,
             lifetime,
-            version,
+            version: VersionCell::Known(version),
+        }
+    }
+
+    /// Assembles a session whose version is `compute(&stored_bytes)`, computed only if
+    /// [`Session::version`] is called (for example by a save); for store implementations.
+    pub fn from_parts_deferred(
+        id: SessionId,
+        data: Arc<SessionData>,
+        lifetime: Lifetime,
+        stored_bytes: Vec<u8>,
+        compute: fn(&[u8]) -> Version,
+    ) -> Self {
+        let deferred = Deferred {
+            bytes: stored_bytes,
+            compute,
+            cell: OnceLock::new(),
+        };
+        Session {
+            id,
+            data,
+            lifetime,
+            version: VersionCell::Deferred(Arc::new(deferred)),
         }
     }
 
@@ -132,7 +184,7 @@ impl Session {
 
     /// The version as of loading.
     pub fn version(&self) -> Version {
-        self.version
+        self.version.get()
     }
 
     /// Reads `key` as a `T`: `Ok(None)` when absent, [`Error::InvalidData`] when present with

@@ -30,4 +30,4 @@ mod trace;
 
 pub use config::RedisConfig;
 pub use reply::UnexpectedReply;
-pub use store::{RedisStore, BACKEND};
+pub use store::{BulkSession, NotCopied, RawPage, RawSession, RedisStore, BACKEND};

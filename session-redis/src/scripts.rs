@@ -39,6 +39,8 @@ pub struct Scripts {
     pub delete_user: Script,
     /// One `cleanup` batch (`cleanup.lua`).
     pub cleanup: Script,
+    /// Bulk copy: many sessions, `SET NX` and indexed (`import_batch.lua`, see `store/bulk.rs`).
+    pub import_batch: Script,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
@@ -50,6 +52,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     list_user: Script::new(script!("list_user.lua")),
     delete_user: Script::new(script!("delete_user.lua")),
     cleanup: Script::new(script!("cleanup.lua")),
+    import_batch: Script::new(script!("import_batch.lua")),
 });
 
 /// The scripts.

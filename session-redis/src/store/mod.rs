@@ -1,6 +1,7 @@
 //! `RedisStore`: the contract on one Redis (or anything speaking to one, such as a Sentinel
 //! managed connection).
 
+mod bulk;
 mod call;
 mod maint;
 mod read;
@@ -24,6 +25,7 @@ use crate::error::{to_store_error, DeadlineExceeded};
 use crate::keys::{KeyLayout, StorageId};
 use crate::trace;
 
+pub use bulk::{BulkSession, NotCopied, RawPage, RawSession};
 pub(crate) use call::Call;
 
 /// The name this backend reports unless told otherwise.

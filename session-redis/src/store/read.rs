@@ -7,7 +7,7 @@ use redis::aio::ConnectionLike;
 use redis::Value;
 use session_core::{
     Error, Lifetime, Result, ScanCursor, ScanPage, Session, SessionData, SessionId, SessionRecord,
-    SessionSummary, Timestamp, Version,
+    SessionSummary, Timestamp,
 };
 
 use super::call::{Call, Fetched};
@@ -22,7 +22,8 @@ pub(crate) enum Loaded {
     Live {
         data: SessionData,
         lifetime: Lifetime,
-        version: Version,
+        /// The stored bytes: the version is their hash, computed only if a save needs it.
+        bytes: Vec<u8>,
     },
     /// Absent, or expired by the store's clock.
     Dead,
@@ -44,12 +45,13 @@ where
             Loaded::Live {
                 data,
                 lifetime,
-                version,
-            } => Ok(Some(Session::from_parts(
+                bytes,
+            } => Ok(Some(Session::from_parts_deferred(
                 id.clone(),
                 Arc::new(data),
                 lifetime,
-                version,
+                bytes,
+                codec::version_of,
             ))),
             Loaded::Dead => Ok(None),
         }
@@ -70,7 +72,6 @@ where
                 return Err(self.corrupt(sid, "the key does not hold a string", None))
             }
         };
-        let version = codec::version_of(&bytes);
         match codec::decode(&bytes) {
             Ok(Stored::Ours { meta, data }) => {
                 let lifetime = meta.lifetime();
@@ -78,7 +79,7 @@ where
                     Loaded::Live {
                         data,
                         lifetime,
-                        version,
+                        bytes,
                     }
                 } else {
                     Loaded::Dead
@@ -90,7 +91,7 @@ where
                     Some(lifetime) => Loaded::Live {
                         data,
                         lifetime,
-                        version,
+                        bytes,
                     },
                     None => Loaded::Dead,
                 })

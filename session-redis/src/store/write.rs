@@ -357,11 +357,12 @@ where
         let Loaded::Live {
             data,
             lifetime,
-            version,
+            bytes,
         } = self.fetch(call, &sid, &key, now).await?
         else {
             return Ok(false);
         };
+        let version = codec::version_of(&bytes);
         let session = Session::from_parts(id.clone(), Arc::new(data), lifetime, version);
         match self.save_in(call, session).await {
             // A conflict means someone wrote it meanwhile: the caller's retry looks again.
