@@ -6,9 +6,13 @@
 //! Sentinels. Dropping the topology kills every process (see [`Process`]).
 //!
 //! Test-only speed-ups: right after start every Sentinel gets
-//! `SENTINEL DEBUG ping-period 100 ask-period 100 info-period 1000 publish-period 500
+//! `SENTINEL DEBUG ping-period 400 ask-period 100 info-period 1000 publish-period 500
 //! tilt-period 5000`, so failure detection and hello discovery take well under a second more
 //! than `down-after-milliseconds`, and a CPU hiccup on a small CI box only tilts for 5 s.
+//! Not lower than 400 for `ping-period`: Sentinel only promotes a replica whose INFO is
+//! younger than 5 × ping-period, and it polls replicas' INFO once a second during a failover,
+//! so `ping-period 100` makes every replica "stale" and the failover aborts with
+//! `-failover-abort-no-good-slave` (then waits 2 × failover-timeout to retry).
 //!
 //! ```no_run
 //! use redis_harness::sentinel::TopologySpec;
@@ -33,7 +37,7 @@ pub const TOPOLOGY_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The `SENTINEL DEBUG` settings applied to every Sentinel (test knobs, see the module docs).
 pub const SENTINEL_DEBUG_KNOBS: [(&str, u64); 5] = [
-    ("ping-period", 100),
+    ("ping-period", 400),
     ("ask-period", 100),
     ("info-period", 1000),
     ("publish-period", 500),
@@ -330,6 +334,24 @@ impl SentinelTopology {
                 return Err(format!("replica {r} not linked to {master}"));
             }
         }
+        // A linked replica may not be streamed to yet: after a diskless sync the master waits
+        // for the replica's first ACK (up to a second). Probe with a write that touches no key
+        // (PUBLISH is replicated) and `WAIT` for every replica to confirm it.
+        let mut probe = redis::pipe();
+        probe
+            .cmd("PUBLISH")
+            .arg("__harness__:probe")
+            .arg("ready?")
+            .cmd("WAIT")
+            .arg(replicas.len())
+            .arg(100);
+        let (_, acked): (i64, usize) = query_pipe(master, &probe)?;
+        if acked < replicas.len() {
+            return Err(format!(
+                "{acked} of {} replicas confirm writes",
+                replicas.len()
+            ));
+        }
         for s in &sentinels {
             if master_addr(*s, name) != Some(master) {
                 return Err(format!("sentinel {s} names another master"));
@@ -468,6 +490,17 @@ pub fn query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> Result<T,
     con.set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
     cmd.query(&mut con).map_err(|e| format!("{port}: {e}"))
+}
+
+fn query_pipe<T: redis::FromRedisValue>(port: u16, pipe: &redis::Pipeline) -> Result<T, String> {
+    let client =
+        redis::Client::open(format!("redis://127.0.0.1:{port}/")).map_err(|e| e.to_string())?;
+    let mut con = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .map_err(|e| format!("connect {port}: {e}"))?;
+    con.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    pipe.query(&mut con).map_err(|e| format!("{port}: {e}"))
 }
 
 /// `SENTINEL GET-MASTER-ADDR-BY-NAME` on the Sentinel at `port`: the master's port, if it

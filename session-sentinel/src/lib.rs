@@ -1,0 +1,90 @@
+//! # session-sentinel: sessions on Redis Sentinel, through failovers
+//!
+//! [`SentinelStore`] is the Redis backend ([`session_redis::RedisStore`]: key layout, codec,
+//! scripts, error mapping) running on a [`SentinelConnection`], which adds only discovery and
+//! failover handling. The `redis` crate's own `SentinelClient` resolves the master once and
+//! never follows a failover; this layer does.
+//!
+//! ## Discovery (the Redis "Sentinel client spec")
+//! 1. Ask the Sentinels in order, each with a short timeout (`sentinel_timeout`, 300 ms),
+//!    `SENTINEL get-master-addr-by-name <name>`; a null reply means try the next one. The
+//!    first that answers moves to the front of the list.
+//! 2. Connect to the address and check `ROLE` is `master`; otherwise wait 250 ms and start
+//!    over (for about 2 s per discovery). The Sentinel that named a non-master also moves to
+//!    the back of the list, so one that stays stale cannot win step 1 forever.
+//! 3. Append the Sentinels that one knows (`SENTINEL sentinels <name>`) to the list.
+//!
+//! No Sentinel reachable and no Sentinel knowing the name are distinct errors
+//! ([`SentinelError::NoSentinelReachable`] as a retryable `Error::Unavailable`;
+//! [`SentinelError::MasterNameUnknown`] as `Error::Config` naming `REDIS_MASTER_NAME`).
+//!
+//! Discovery runs again when a connection fails or times out, on `READONLY` (a demoted
+//! master), when `WAIT` is refused by a replica, and when a `+switch-master` message for the
+//! name arrives. A background subscriber (stopped when the store is dropped) listens on every
+//! Sentinel in the list, re-subscribing to any that drop: after `SENTINEL FAILOVER` the old
+//! master stays writable, and only the failover leader announces the switch at once (the
+//! others follow about a second later through hello messages), so the announcing Sentinel is
+//! also asked first. Only one discovery runs at a time; requests wait for it without holding
+//! a lock.
+//!
+//! ## Retries across a failover
+//! Every operation is retried, within `retry_budget` (5 s by default), when its attempt
+//! **never reached a master that could apply it**: no master known yet, the server refused it
+//! (`READONLY`, `LOADING`, `MASTERDOWN`, `NOREPLICAS`, `BUSY`). When the connection failed
+//! **after** the request was sent, the outcome is unknown, and only operations that leave the
+//! same state when repeated are retried: `load`, `exists`, `count`, `list_user`, `scan`,
+//! `set`, `refresh`, `delete`, `delete_user`, `cleanup`. (On such a retry `delete` may answer
+//! `false` for a session the lost attempt did delete.) The compare-and-set `save`, `insert`,
+//! `rotate` and `import` are not retried then: a repeated `save` that had been applied would
+//! fail with `Conflict` and make an `update` loop apply its change twice; a repeated
+//! `rotate` would find the old id gone and lose the new one. They fail with a retryable
+//! `Error::Unavailable` whose source is [`SentinelError::OutcomeUnknown`]: load the session
+//! to see what happened.
+//!
+//! ## Durability
+//! Redis replicates asynchronously: a write the old master acknowledged can vanish in a
+//! failover, and a lost logout brings a session back. [`Durability::Replicated`] sends
+//! `WAIT n timeout` pipelined right after the write's script, on the same connection, and
+//! fails the call with [`SentinelError::NotReplicated`] (a retryable `Error::Unavailable`)
+//! when fewer than `n` replicas confirm in time. It is set separately for ordinary writes
+//! (`save_durability`: insert, set, save, refresh, import; async by default) and for
+//! revocations (`revoke_durability`: delete, delete_user, rotate; one replica by default).
+//!
+//! What it guarantees: an acknowledged write was on at least `n` replicas when acknowledged,
+//! so a failover that promotes one of them keeps it. A failover fence closes the gap
+//! `SENTINEL FAILOVER` leaves open (the old master stays writable, and a replica still
+//! attached to it can confirm writes the promoted one never sees): once a Sentinel announces
+//! `+selected-slave` for our master, replicated writes are not sent there (they wait for the
+//! new master within the retry budget), and any confirmed meanwhile fail with
+//! [`SentinelError::FailoverStarted`]. What it does not: the write is not rolled back when
+//! `WAIT` falls short (it may survive or vanish); Sentinel may still promote a replica that
+//! had not confirmed it (it prefers the most up-to-date one); the fence depends on hearing
+//! the leader's announcement, which a partition can prevent. It makes loss much less likely;
+//! it does not make Redis consistent.
+//!
+//! What it costs: one master-to-replica round trip per covered write (well under a
+//! millisecond on one host, one or two network round trips in production); with replicas
+//! down, the full `WAIT` timeout on every covered write before it fails. Covered writes use
+//! a second connection, since `WAIT` blocks the server-side client and would stall every
+//! other request pipelined behind it. Pair it with `min-replicas-to-write 1` on the data
+//! nodes to bound how long a partitioned old master keeps accepting writes.
+//!
+//! `WAIT` placement: the connection recognises the store's write scripts by their SHA (the
+//! public [`session_redis::scripts`]) and pipelines `WAIT` after their `EVALSHA`, so the Redis
+//! backend needed no hook.
+#![deny(missing_docs)]
+
+mod config;
+mod connection;
+mod discovery;
+mod error;
+mod store;
+mod watcher;
+
+pub use config::{
+    Durability, SentinelConfig, DEFAULT_MASTER_NAME, DEFAULT_RETRY_BUDGET, DEFAULT_SENTINEL_PORT,
+    DEFAULT_SENTINEL_TIMEOUT, DEFAULT_WAIT_TIMEOUT,
+};
+pub use connection::{DiscoveryStats, SentinelConnection};
+pub use error::{SentinelError, SharedError, BACKEND};
+pub use store::SentinelStore;

@@ -1,0 +1,102 @@
+//! Replicated writes across repeated failovers: every write and delete the store
+//! acknowledged is there (or gone) afterwards. Then the same load with asynchronous saves,
+//! reporting how many acknowledged writes were lost (not asserted: Redis replication is
+//! asynchronous, so some loss is expected there).
+//!
+//! Failovers alternate between a crash (SIGKILL of the master; the old node then restarts
+//! empty as a replica, as an operator would bring it back) and `SENTINEL FAILOVER` (the old
+//! master stays up and writable until Sentinel demotes it: the case the store's failover
+//! fence exists for).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{load, ms};
+use redis_harness::sentinel::{SentinelTopology, TopologySpec, TOPOLOGY_READY_TIMEOUT};
+use session_core::SessionConfig;
+use session_sentinel::Durability;
+
+const LIVENESS: Duration = Duration::from_secs(30);
+const ROUNDS: usize = 4;
+
+async fn rounds(
+    topology: &mut SentinelTopology,
+    durability: Durability,
+    prefix: &str,
+) -> (usize, usize, load::Ledger) {
+    let mut config = common::config_for(
+        topology,
+        SessionConfig {
+            key_prefix: prefix.into(),
+            ..SessionConfig::default()
+        },
+    );
+    config.save_durability = durability;
+    config.revoke_durability = durability;
+    let store = Arc::new(common::plain_store(config).await);
+    let running = load::start(store.clone(), 2);
+    running.wait_successes(100, LIVENESS);
+    for round in 1..=ROUNDS {
+        let old = topology.master_port();
+        let generation = store.connection().generation();
+        let crash = round % 2 == 1;
+        let killed = Instant::now();
+        if crash {
+            topology.kill_node(old);
+        } else {
+            topology.failover(LIVENESS);
+        }
+        let new = topology.wait_new_master(old, LIVENESS);
+        let promoted = Instant::now();
+        running.wait_served_by_generation_above(generation, LIVENESS);
+        println!(
+            "[{durability:?}] round {round} ({}): master {old} -> {new}, new master confirmed {} ms after the trigger, store served by it {} ms after",
+            if crash { "SIGKILL" } else { "SENTINEL FAILOVER" },
+            ms(killed, promoted),
+            ms(killed, Instant::now())
+        );
+        if crash {
+            topology.restart_as_replica(old);
+        } else {
+            topology.wait_ready(TOPOLOGY_READY_TIMEOUT);
+        }
+        running.wait_successes(100, LIVENESS);
+    }
+    let ledger = running.stop().await;
+    let (lost, resurrected) = load::audit(&store, &ledger).await;
+    println!(
+        "[{durability:?}] {} acknowledged writes, {lost} lost; {} acknowledged deletes, {resurrected} came back; errors {:?}; discovery {:?}",
+        ledger.live.len(),
+        ledger.deleted.len(),
+        ledger.errors,
+        store.connection().stats()
+    );
+    (lost, resurrected, ledger)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicated_writes_survive_repeated_failovers() {
+    let _serial = common::serial().await;
+    let mut topology = TopologySpec::full().start();
+    let replicated = Durability::Replicated {
+        replicas: 1,
+        timeout: Duration::from_millis(250),
+    };
+    let (lost, resurrected, ledger) = rounds(&mut topology, replicated, "dr:").await;
+    assert!(
+        ledger.live.len() > 100 && ledger.deleted.len() > 10,
+        "too little load to judge"
+    );
+    assert_eq!(lost, 0, "acknowledged replicated writes were lost");
+    assert_eq!(resurrected, 0, "acknowledged replicated deletes came back");
+
+    // The same on asynchronous saves and deletes: only reported.
+    let (lost, resurrected, ledger) = rounds(&mut topology, Durability::Async, "da:").await;
+    println!(
+        "[Async] lost {lost} of {} acknowledged writes, {resurrected} of {} deletes came back (reported, not asserted)",
+        ledger.live.len(),
+        ledger.deleted.len()
+    );
+}
