@@ -1,35 +1,50 @@
 -- import_batch: many sessions in one call, for bulk copies between stores (store/bulk.rs,
--- `sessionctl migrate`). KEYS: expiry index. ARGV: now, prefix, then four values per
--- session: storage id, complete value (metadata first, as codec.rs encodes it), expiry ms,
--- user hex ('' = no user).
+-- `sessionctl migrate`). KEYS: expiry index. ARGV: prefix, then five values per session:
+-- storage id, complete value (metadata first, as codec.rs encodes it), expiry ms (the index
+-- score), key TTL ms (expiry - now + TTL_GRACE_MS, computed by the caller from the same
+-- `now` as store() uses), user hex ('' = no user). The caller leaves out expired sessions.
 -- Each session is written only if its key does not exist (SET NX: a re-run skips what an
--- earlier run copied, and nothing live is ever overwritten), with the TTL store() gives
--- (expiry - now + grace), and indexed as store() indexes it. User index TTLs are raised
--- once per user at the end, not once per session.
--- Returns one code per session: OK (written), TAKEN (the key exists), EXPIRED (not written).
-local now, prefix = tonumber(ARGV[1]), ARGV[2]
-local out, user_ttl = {}, {}
-for i = 3, #ARGV, 4 do
-  local sid, value, exp, u = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
-  if exp <= now then
-    out[#out + 1] = EXPIRED
-  else
-    local ttl = exp - now + TTL_GRACE_MS
-    if redis.call('SET', prefix .. sid, value, 'PX', fmt(ttl), 'NX') then
-      local score = fmt(exp)
-      redis.call('ZADD', KEYS[1], score, sid)
-      if u ~= '' then
-        local ukey = user_key(prefix, u)
-        redis.call('ZADD', ukey, score, sid)
-        if (user_ttl[ukey] or 0) < ttl then user_ttl[ukey] = ttl end
+-- earlier run copied, and nothing live is ever overwritten), then indexed as store() indexes
+-- it. Index writes are grouped: one ZADD for the expiry index, one ZADD and one TTL check per
+-- user, which is what makes a batch cheap on the server.
+-- Returns one code per session: OK (written) or TAKEN (the key exists; left alone).
+local prefix = ARGV[1]
+local out, members, users, order = {}, {}, {}, {}
+for i = 2, #ARGV, 5 do
+  local sid = ARGV[i]
+  if redis.call('SET', prefix .. sid, ARGV[i + 1], 'PX', ARGV[i + 3], 'NX') then
+    local score = ARGV[i + 2]
+    members[#members + 1] = score
+    members[#members + 1] = sid
+    local u = ARGV[i + 4]
+    if u ~= '' then
+      local group = users[u]
+      if not group then
+        group = {ttl = 0, zadd = {}}
+        users[u] = group
+        order[#order + 1] = u
       end
-      out[#out + 1] = OK
-    else
-      out[#out + 1] = TAKEN
+      group.zadd[#group.zadd + 1] = score
+      group.zadd[#group.zadd + 1] = sid
+      local ttl = tonumber(ARGV[i + 3])
+      if ttl > group.ttl then group.ttl = ttl end
     end
+    out[#out + 1] = OK
+  else
+    out[#out + 1] = TAKEN
   end
 end
-for ukey, ttl in pairs(user_ttl) do
-  if redis.call('PTTL', ukey) < ttl then redis.call('PEXPIRE', ukey, fmt(ttl)) end
+-- unpack() is bounded by the Lua stack: add at most 500 members per ZADD.
+local function zadd(key, args)
+  for first = 1, #args, 1000 do
+    redis.call('ZADD', key, unpack(args, first, math.min(first + 999, #args)))
+  end
+end
+zadd(KEYS[1], members)
+for _, u in ipairs(order) do
+  local group, ukey = users[u], user_key(prefix, u)
+  zadd(ukey, group.zadd)
+  -- The user index lives as long as its longest-lived member (PTTL -1: no TTL yet).
+  if redis.call('PTTL', ukey) < group.ttl then redis.call('PEXPIRE', ukey, fmt(group.ttl)) end
 end
 return out

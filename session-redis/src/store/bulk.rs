@@ -29,6 +29,9 @@ use crate::keys::{user_hex, StorageId};
 use crate::reply::unexpected;
 use crate::scripts::{scripts, Status};
 
+/// `prelude.lua`'s `TTL_GRACE_MS`: how long Redis keeps a key past its session's expiry.
+const TTL_GRACE_MS: u64 = 1000;
+
 /// A session key as read by [`RedisStore::scan_raw`] or [`RedisStore::fetch_raw`]: its
 /// storage id in the source's layout, its value and its `PTTL`.
 ///
@@ -342,36 +345,44 @@ where
     ///
     /// Keep batches to about a thousand sessions: the server runs one script at a time.
     pub async fn import_bulk(&self, batch: &[BulkSession]) -> Result<Vec<ImportOutcome>> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
+        let now = self.now();
+        let live: Vec<&BulkSession> = batch.iter().filter(|s| s.expires_at > now).collect();
+        let mut outcomes = vec![ImportOutcome::Expired; batch.len()];
+        if live.is_empty() {
+            return Ok(outcomes);
         }
         let keys = &self.shared.keys;
         let mut invocation = scripts().import_batch.key(&self.shared.expiry_index);
-        invocation.arg(self.now().0).arg(keys.prefix());
-        for session in batch {
+        invocation.arg(keys.prefix());
+        for session in &live {
+            let ttl = session.expires_at.0 - now.0 + TTL_GRACE_MS;
             invocation
                 .arg(session.sid.as_str())
                 .arg(&session.value)
                 .arg(session.expires_at.0)
+                .arg(ttl)
                 .arg(&session.user_hex);
         }
         let mut call = self.call("import_bulk", None);
         let codes: Vec<i64> = call.invoke_as(&invocation).await?;
-        if codes.len() != batch.len() {
+        if codes.len() != live.len() {
             return Err(unexpected(
                 call.backend(),
                 "import_batch answered a wrong count",
             ));
         }
-        codes
-            .into_iter()
-            .map(|code| match Status::from_code(code) {
-                Some(Status::Ok) => Ok(ImportOutcome::Imported),
-                Some(Status::Taken) => Ok(ImportOutcome::AlreadyPresent),
-                Some(Status::Expired) => Ok(ImportOutcome::Expired),
-                _ => Err(unexpected(call.backend(), "unknown import_batch status")),
-            })
-            .collect()
+        let mut codes = codes.into_iter();
+        for (session, outcome) in batch.iter().zip(&mut outcomes) {
+            if session.expires_at <= now {
+                continue;
+            }
+            *outcome = match codes.next().and_then(Status::from_code) {
+                Some(Status::Ok) => ImportOutcome::Imported,
+                Some(Status::Taken) => ImportOutcome::AlreadyPresent,
+                _ => return Err(unexpected(call.backend(), "unknown import_batch status")),
+            };
+        }
+        Ok(outcomes)
     }
 }
 
