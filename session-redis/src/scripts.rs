@@ -39,6 +39,8 @@ pub struct Scripts {
     pub delete_user: Script,
     /// One `cleanup` batch (`cleanup.lua`).
     pub cleanup: Script,
+    /// `cleanup`'s repair pass: drop index members whose key is gone (`drop_gone.lua`).
+    pub drop_gone: Script,
     /// Bulk copy: many sessions, `SET NX` and indexed (`import_batch.lua`, see `store/bulk.rs`).
     pub import_batch: Script,
 }
@@ -52,6 +54,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     list_user: Script::new(script!("list_user.lua")),
     delete_user: Script::new(script!("delete_user.lua")),
     cleanup: Script::new(script!("cleanup.lua")),
+    drop_gone: Script::new(script!("drop_gone.lua")),
     import_batch: Script::new(script!("import_batch.lua")),
 });
 

@@ -187,3 +187,35 @@ async fn python_rewrites_keep_working_and_make_stale_saves_conflict() {
     assert_eq!(object["csrf_token"], "rotated-by-python");
     assert_eq!(object["ratio"], 1.1);
 }
+
+/// The existing service deletes a session with a plain `DEL` (`del sessions[token]`): our
+/// indexes still name it until a cleanup pass drops the entries whose key is gone.
+#[tokio::test]
+async fn cleanup_repairs_index_entries_of_sessions_deleted_by_another_writer() {
+    let server = RedisServer::start();
+    let clock = Arc::new(session_core::SystemClock);
+    let store = store_on(&server, Default::default(), false, clock).await;
+    let mut con = server.connection();
+    let gone = store.create(seed_data("dee")).await.unwrap();
+    let kept = store.create(seed_data("dee")).await.unwrap();
+    let user = seed_data("dee")["user"]["sub"].as_str().unwrap().to_owned();
+
+    let _: () = con
+        .del(format!("session:{}", gone.id().expose_token()))
+        .unwrap();
+    // Before the repair the count still includes the deleted session; listing skips it.
+    assert_eq!(store.count().await.unwrap(), 2);
+    assert_eq!(store.list_user(&user).await.unwrap().len(), 1);
+
+    let report = store.cleanup().await.unwrap();
+    assert_eq!(report.removed, 0);
+    assert!(report.repaired >= 1, "{report:?}");
+    assert_eq!(store.count().await.unwrap(), 1);
+    assert_eq!(store.list_user(&user).await.unwrap().len(), 1);
+    assert!(
+        store.exists(kept.id()).await.unwrap(),
+        "cleanup touched a live session"
+    );
+    let members: Vec<String> = con.zrange("session:~exp", 0, -1).unwrap();
+    assert_eq!(members, vec![kept.id().expose_token().to_owned()]);
+}
