@@ -54,6 +54,20 @@ impl Model {
         self.next_version
     }
 
+    /// Stores a session as a write does; returns its new version.
+    fn put(&mut self, id: &SessionId, data: SessionData, lifetime: Lifetime) -> u64 {
+        let version = self.version();
+        self.sessions.insert(
+            id.clone(),
+            ModelSession {
+                data,
+                lifetime,
+                version,
+            },
+        );
+        version
+    }
+
     fn fresh(&self) -> Lifetime {
         Lifetime::starting(self.now, self.idle, self.absolute)
     }
@@ -68,15 +82,7 @@ impl Model {
             return None;
         }
         let lifetime = self.fresh();
-        let version = self.version();
-        self.sessions.insert(
-            id.clone(),
-            ModelSession {
-                data,
-                lifetime,
-                version,
-            },
-        );
+        self.put(id, data, lifetime);
         Some(lifetime)
     }
 
@@ -86,15 +92,7 @@ impl Model {
             Some(s) => s.lifetime.touched(self.now),
             None => self.fresh(),
         };
-        let version = self.version();
-        self.sessions.insert(
-            id.clone(),
-            ModelSession {
-                data,
-                lifetime,
-                version,
-            },
-        );
+        self.put(id, data, lifetime);
         lifetime
     }
 
@@ -111,15 +109,7 @@ impl Model {
             return Err("Conflict");
         }
         let lifetime = current.lifetime.touched(now);
-        let version = self.version();
-        self.sessions.insert(
-            id.clone(),
-            ModelSession {
-                data,
-                lifetime,
-                version,
-            },
-        );
+        let version = self.put(id, data, lifetime);
         Ok((lifetime, version))
     }
 
@@ -208,15 +198,7 @@ impl Model {
         if self.live(id).is_some() {
             return "AlreadyPresent";
         }
-        let version = self.version();
-        self.sessions.insert(
-            id.clone(),
-            ModelSession {
-                data,
-                lifetime,
-                version,
-            },
-        );
+        self.put(id, data, lifetime);
         "Imported"
     }
 }
