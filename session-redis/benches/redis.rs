@@ -17,28 +17,15 @@ use serde_json::{json, Map, Value};
 use session_core::{SessionConfig, SessionId, SessionStore, SessionStoreExt, SystemClock};
 use session_redis::{RedisConfig, RedisStore};
 
+// The same ~900-byte, existing-service-shaped session the integration tests use.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::seed_data as seed;
+
 type Op = Arc<dyn Fn(usize, u64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
 const TTL_SECS: u64 = 7200;
 const IDS_PER_TASK: usize = 16;
-
-fn seed(user: &str) -> Map<String, Value> {
-    json!({
-        "user": {
-            "username": user,
-            "email": format!("{user}@example.com"),
-            "role": "admin",
-            "sub": format!("{user}-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a"),
-            "preferred_username": user,
-        },
-        "access_token": format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "x".repeat(620)),
-        "created": 1_717_171_717.25,
-        "csrf_token": "Zx3_k9-ab8lJf1mN2oP3qR4sT5uV6wX7yZ8aB9cD0eE",
-    })
-    .as_object()
-    .cloned()
-    .expect("object")
-}
 
 /// Runs `op` on `tasks` concurrent tasks for `duration`; returns ops per second.
 async fn throughput(tasks: usize, duration: Duration, op: Op) -> f64 {
