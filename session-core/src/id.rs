@@ -44,6 +44,20 @@ impl SessionId {
     pub fn generate() -> Self {
         let mut bytes = [0u8; SESSION_ID_BYTES];
         getrandom::fill(&mut bytes).expect("OS random generator unavailable");
+        Self::from_bytes(bytes)
+    }
+
+    /// An id from 32 bytes the caller already holds, for adapters whose framework mints its own
+    /// ids (derive the bytes from the framework's id with a hash, never from guessable data).
+    ///
+    /// ```
+    /// use session_core::SessionId;
+    ///
+    /// let id = SessionId::from_bytes([7; 32]);
+    /// assert_eq!(id, SessionId::parse(id.expose_token())?);
+    /// # Ok::<(), session_core::Error>(())
+    /// ```
+    pub fn from_bytes(bytes: [u8; SESSION_ID_BYTES]) -> Self {
         SessionId(URL_SAFE_NO_PAD.encode(bytes).into())
     }
 

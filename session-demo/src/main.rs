@@ -1,0 +1,2 @@
+//! Demo service (work in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! tower-sessions adapter (work in progress).
