@@ -32,6 +32,36 @@ pub fn validate_data(data: &SessionData, limit: usize) -> Result<usize> {
     Ok(size)
 }
 
+/// [`validate_data`] for a store that sends the encoding anyway: the same checks and the
+/// same errors, with the compact JSON (`serde_json::to_vec`) returned instead of counted, so
+/// the data is serialized once per write.
+///
+/// ```
+/// use serde_json::json;
+/// use session_core::{encode_data, Error};
+///
+/// let data = json!({"user": {"sub": "u-1"}}).as_object().unwrap().clone();
+/// assert_eq!(encode_data(&data, 1024)?, br#"{"user":{"sub":"u-1"}}"#);
+/// assert!(matches!(encode_data(&data, 4), Err(Error::TooLarge { size: 22, limit: 4 })));
+/// # Ok::<(), session_core::Error>(())
+/// ```
+pub fn encode_data(data: &SessionData, limit: usize) -> Result<Vec<u8>> {
+    if data.contains_key(RESERVED_KEY) {
+        return Err(Error::InvalidData {
+            reason: format!("the key {RESERVED_KEY:?} is reserved"),
+        });
+    }
+    // Serializing a Map<String, Value> into a Vec cannot fail.
+    let body = serde_json::to_vec(data).unwrap_or_else(|_| b"{}".to_vec());
+    if body.len() > limit {
+        return Err(Error::TooLarge {
+            size: body.len(),
+            limit,
+        });
+    }
+    Ok(body)
+}
+
 /// Length in bytes of the compact JSON encoding of `data`.
 pub fn encoded_len(data: &SessionData) -> usize {
     struct Counter(usize);

@@ -51,7 +51,7 @@ mod time;
 pub use config::{
     parse_var, SessionConfig, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_MAX_SESSION_BYTES,
 };
-pub use data::{encoded_len, user_of, validate_data, SessionData, RESERVED_KEY};
+pub use data::{encode_data, encoded_len, user_of, validate_data, SessionData, RESERVED_KEY};
 pub use error::{BoxError, Error, Result};
 pub use ext::{sessions_of, SessionStoreExt, DEFAULT_SCAN_PAGE, DEFAULT_UPDATE_ATTEMPTS};
 pub use id::{SessionHandle, SessionId, SESSION_ID_BYTES, SESSION_ID_LEN};

@@ -40,9 +40,16 @@ impl Reply {
         }
     }
 
+    /// A non-negative number, as an integer or as the digit string a script kept unformatted.
     pub(crate) fn uint(&self, index: usize) -> Result<u64> {
-        u64::try_from(self.int(index)?)
-            .map_err(|_| unexpected(self.backend, "negative number in the script reply"))
+        match self.items.get(index) {
+            Some(Value::BulkString(digits)) => std::str::from_utf8(digits)
+                .ok()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| unexpected(self.backend, "expected digits in the script reply")),
+            _ => u64::try_from(self.int(index)?)
+                .map_err(|_| unexpected(self.backend, "negative number in the script reply")),
+        }
     }
 
     pub(crate) fn take_bytes(&mut self, index: usize) -> Result<Vec<u8>> {

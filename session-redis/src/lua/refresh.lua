@@ -9,6 +9,6 @@ if kind == 'foreign' then return {FOREIGN} end
 if not is_live(kind, m, now) then return {GONE} end
 
 local e = now + m.t
-local value = meta_prefix(m.c, m.t, e, m.a, m.w + 1, m.u) .. string.sub(v, m.rest)
+local value = meta_prefix_s(m.cs, m.ts, fmt(e), m.as, fmt(m.w + 1), m.u) .. string.sub(v, m.rest)
 store(KEYS[1], value, prefix, KEYS[2], sid, m.u, m.u, expires_at(e, m.a), now)
 return {OK}

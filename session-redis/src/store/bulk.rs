@@ -16,7 +16,7 @@
 //!
 //! Nothing here checks `max_session_bytes`: a migration copies what exists.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 use redis::Value;
@@ -145,15 +145,6 @@ fn fast_meta(bytes: &[u8]) -> Option<Meta> {
     })
 }
 
-/// A fresh write counter for a value that had none: microseconds of wall time, as the
-/// scripts' `fresh_w` takes them from the server.
-fn fresh_writes() -> u64 {
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
-}
-
 impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
@@ -274,7 +265,7 @@ where
                     idle_timeout: lifetime.idle_timeout,
                     idle_expires_at: lifetime.idle_expires_at,
                     absolute_expires_at: None,
-                    writes: fresh_writes(),
+                    writes: codec::fresh_writes(),
                     user_hex: user_of(&data, &self.shared.session.user_keys)
                         .map(|u| user_hex(&u))
                         .unwrap_or_default(),
@@ -325,7 +316,7 @@ where
             idle_timeout: lifetime.idle_timeout,
             idle_expires_at: lifetime.idle_expires_at,
             absolute_expires_at: lifetime.absolute_expires_at,
-            writes: fresh_writes(),
+            writes: codec::fresh_writes(),
             user_hex: user_of(&record.data, &self.shared.session.user_keys)
                 .map(|u| user_hex(&u))
                 .unwrap_or_default(),

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 use session_core::{
-    user_of, validate_data, Error, ImportOutcome, Lifetime, Result, Session, SessionData,
-    SessionId, SessionRecord, Timestamp, WriteOptions,
+    encode_data, user_of, Error, ImportOutcome, Lifetime, Result, Session, SessionData, SessionId,
+    SessionRecord, Timestamp, WriteOptions,
 };
 
 use super::call::Call;
@@ -61,7 +61,7 @@ where
         idle_timeout: Option<Duration>,
         mode: Mode<'_>,
     ) -> Result<Written> {
-        validate_data(&data, self.shared.session.max_session_bytes)?;
+        let body = encode_data(&data, self.shared.session.max_session_bytes)?;
         let now = self.now();
         let config = &self.shared.session;
         let keys = &self.shared.keys;
@@ -72,8 +72,17 @@ where
             Mode::Set => "set",
             Mode::Import(_) => "import",
         };
-        let body = codec::encode_body(&data);
         let user_hex = self.user_hex_of(&data);
+        // The metadata of a session written where no live one is: the script uses it as it
+        // is, except for a set over a live session.
+        let fresh = match mode {
+            Mode::Import(lifetime) => *lifetime,
+            Mode::Insert | Mode::Set => Lifetime::starting(
+                now,
+                idle_timeout.unwrap_or(config.idle_timeout),
+                config.absolute_lifetime,
+            ),
+        };
         invocation
             .arg(name)
             .arg(now.0)
@@ -82,14 +91,11 @@ where
             .arg(codec::tail(&body))
             .arg(&user_hex)
             .arg(idle_timeout.map_or(0, ms))
-            .arg(ms(config.idle_timeout))
-            .arg(config.absolute_lifetime.map_or(0, ms));
-        if let Mode::Import(lifetime) = mode {
-            invocation
-                .arg(lifetime.created_at.0)
-                .arg(lifetime.idle_expires_at.0)
-                .arg(lifetime.absolute_expires_at.map_or(0, |a| a.0));
-        }
+            .arg(fresh.created_at.0)
+            .arg(ms(fresh.idle_timeout))
+            .arg(fresh.idle_expires_at.0)
+            .arg(fresh.absolute_expires_at.map_or(0, |a| a.0))
+            .arg(codec::fresh_writes());
         let reply = call.invoke(&invocation).await?;
         match reply.status()? {
             Status::Ok => {
@@ -207,12 +213,11 @@ where
     }
 
     pub(crate) async fn save_in(&self, call: &mut Call<C>, session: Session) -> Result<Session> {
-        validate_data(session.data(), self.shared.session.max_session_bytes)?;
+        let body = encode_data(session.data(), self.shared.session.max_session_bytes)?;
         let now = self.now();
         let keys = &self.shared.keys;
         let sid = keys.storage_id(session.id());
-        let lifetime = *session.lifetime();
-        let body = codec::encode_body(session.data());
+        let touched = session.lifetime().touched(now);
         let user_hex = self.user_hex_of(session.data());
         let mut invocation = scripts().save.key(keys.session_key(&sid));
         invocation
@@ -223,13 +228,16 @@ where
             .arg(keys.prefix())
             .arg(codec::tail(&body))
             .arg(&user_hex)
-            .arg(lifetime.created_at.0)
-            .arg(ms(lifetime.idle_timeout))
-            .arg(lifetime.absolute_expires_at.map_or(0, |a| a.0));
+            .arg(touched.created_at.0)
+            .arg(ms(touched.idle_timeout))
+            .arg(touched.idle_expires_at.0)
+            .arg(touched.absolute_expires_at.map_or(0, |a| a.0))
+            .arg(touched.expires_at().0)
+            .arg(codec::fresh_writes());
         let reply = call.invoke(&invocation).await?;
         match reply.status()? {
             Status::Ok => {
-                let lifetime = lifetime.touched(now);
+                let lifetime = touched;
                 let meta = Meta {
                     created_at: lifetime.created_at,
                     idle_timeout: lifetime.idle_timeout,

@@ -18,11 +18,14 @@
 //! writer is seen as a conflict.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use session_core::{Lifetime, SessionData, Timestamp, Version, RESERVED_KEY};
 use sha1::{Digest, Sha1};
+
+mod visit;
 
 /// The fields of the reserved member, in their stored order.
 const FIELDS: [&str; 6] = ["c", "t", "e", "a", "w", "u"];
@@ -126,6 +129,13 @@ impl std::error::Error for DecodeError {
 /// # Ok::<(), session_redis::codec::DecodeError>(())
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<Stored, DecodeError> {
+    // Sessions are read far more often than they are corrupt: try the one-pass decoder, and
+    // let the full one below judge (and name the fault of) whatever it gives up on.
+    visit::decode_one_pass(bytes).map_or_else(|| decode_full(bytes), Ok)
+}
+
+/// Decodes through a `Value`: slower, but it tells every kind of bad value apart.
+fn decode_full(bytes: &[u8]) -> Result<Stored, DecodeError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| DecodeError {
         reason: "not JSON",
         source: Some(e),
@@ -219,6 +229,23 @@ pub fn meta_prefix(meta: &Meta) -> String {
 pub fn encode_body(data: &SessionData) -> Vec<u8> {
     // Serializing a Map<String, Value> into a Vec cannot fail.
     serde_json::to_vec(data).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// A fresh write counter for a value that has none yet: microseconds of wall time, strictly
+/// increasing within the process. Two incarnations of one id then never share their bytes (so
+/// a stale save cannot pass the content-hash check), even when deleted and created again with
+/// the same data in the same millisecond. Stays far below 2^53, where Lua's doubles are exact.
+pub fn fresh_writes() -> u64 {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(0));
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(micros.max(last + 1))
+        })
+        .unwrap_or(0);
+    micros.max(previous + 1)
 }
 
 /// The version of stored bytes: the first 64 bits of their SHA-1.
@@ -331,6 +358,39 @@ mod tests {
         ] {
             assert_eq!(decode(bad).unwrap_err().reason(), why);
         }
+    }
+
+    #[test]
+    fn one_pass_and_full_decoders_agree() {
+        let ours = encode(
+            &meta(),
+            &json!({"user": {"sub": "u"}}).as_object().unwrap().clone(),
+        );
+        let cases: [&[u8]; 12] = [
+            &ours,
+            br#"{"__session__": {"c": 1, "t": 2, "e": 3, "a": 4, "w": 5, "u": "ab"}, "x": 1}"#,
+            br#"{"__session__":{"c":1,"t":2,"e":3,"a":0,"w":5,"u":""}}"#,
+            br#"{"user": {"sub": "u"}, "created": 1.5}"#,
+            br#"{}"#,
+            br#"{"a": 1, "a": 2}"#,
+            br#"{"__session__":{"c":1,"t":2,"e":3,"a":0,"w":5,"u":""},"__session__":{}}"#,
+            br#"{"__session__":{"t":2,"c":1,"e":3,"a":0,"w":5,"u":""}}"#,
+            br#"{"__session__":{"c":1,"t":2,"e":3,"a":0,"w":5,"u":"","x":1}}"#,
+            br#"{"__session__":{"c":9007199254740992,"t":2,"e":3,"a":0,"w":5,"u":""}}"#,
+            br#"{"\u005f_session__":{"c":1,"t":2,"e":3,"a":0,"w":5,"u":""}}"#,
+            br#"{"x":1} trailing"#,
+        ];
+        for bytes in cases {
+            let full = decode_full(bytes).map_err(|e| e.reason());
+            if let Some(fast) = visit::decode_one_pass(bytes) {
+                assert_eq!(Ok(fast), full, "{}", String::from_utf8_lossy(bytes));
+            }
+            assert_eq!(decode(bytes).map_err(|e| e.reason()), full);
+        }
+        assert!(
+            visit::decode_one_pass(&ours).is_some(),
+            "the compact form takes the fast path"
+        );
     }
 
     #[test]
