@@ -1,0 +1,118 @@
+//! The goals, checked against the figures of the same run.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::count::CountRow;
+use crate::report::{latency, CellRow};
+
+/// One goal check.
+#[derive(Debug, Clone)]
+pub struct Check {
+    /// What is checked.
+    pub goal: String,
+    /// The figure, e.g. `1.23× tower-sessions-redis-store`.
+    pub figure: String,
+    /// Met or not; `None` when not measured.
+    pub met: Option<bool>,
+}
+
+fn cell<'a>(rows: &'a [CellRow], op: &str, tasks: usize) -> Option<&'a CellRow> {
+    rows.iter().find(|r| r.op == op && r.tasks == tasks)
+}
+
+/// Our throughput over `other`'s in `op` at `tasks`.
+fn ahead(rows: &[CellRow], op: &str, tasks: usize, other: &str, target: f64) -> Check {
+    let ratio = cell(rows, op, tasks).and_then(|r| {
+        let ours = r.of("ours")?.ops_per_sec;
+        Some(ours / r.of(other)?.ops_per_sec)
+    });
+    Check {
+        goal: format!("{op} at {tasks} tasks: ours ahead of {other}"),
+        figure: ratio.map_or("not measured".into(), |x| {
+            format!("{x:.2}× ({:+.0}%)", (x - 1.0) * 100.0)
+        }),
+        met: ratio.map(|x| x > target),
+    }
+}
+
+/// The Redis goals: ahead of both competitors on load and save at 16 and 64 tasks; load at
+/// least 0.9× raw `GET` at every task count.
+pub fn redis(rows: &[CellRow]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for op in ["load", "save"] {
+        for tasks in [16, 64] {
+            for other in ["tower-sessions-redis-store", "actix-session"] {
+                checks.push(ahead(rows, op, tasks, other, 1.0));
+            }
+        }
+    }
+    for tasks in crate::redis::TASKS {
+        let ratio = cell(rows, "load", tasks)
+            .and_then(|r| r.of("ours"))
+            .map(|f| f.ratio);
+        checks.push(Check {
+            goal: format!("load at {tasks} tasks: ours ≥ 0.9× raw GET"),
+            figure: ratio.map_or("not measured".into(), |x| format!("{x:.2}× raw GET")),
+            met: ratio.map(|x| x >= 0.9),
+        });
+    }
+    checks
+}
+
+/// The memory goal: ahead of tower-sessions' `MemoryStore` at 2 and 16 tasks.
+pub fn memory(rows: &[CellRow]) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for op in ["get", "set", "update"] {
+        for tasks in [2, 16] {
+            checks.push(ahead(rows, op, tasks, "tower-sessions", 1.0));
+        }
+    }
+    checks
+}
+
+/// The count goal: under 1 ms at 1M sessions (the largest size measured when not).
+pub fn count(rows: &[CountRow]) -> Vec<Check> {
+    let at_1m = rows.iter().find(|r| r.sessions == 1_000_000);
+    let largest = rows.iter().max_by_key(|r| r.sessions);
+    let limit = Duration::from_millis(1);
+    match (at_1m, largest) {
+        (Some(r), _) => vec![Check {
+            goal: "count() at 1M sessions under 1 ms".into(),
+            figure: format!(
+                "{} (SCAN count: {})",
+                latency(r.count_median.as_nanos() as u64),
+                latency(r.scan_median.as_nanos() as u64)
+            ),
+            met: Some(r.count_median < limit),
+        }],
+        (None, Some(r)) => vec![Check {
+            goal: format!(
+                "count() at 1M sessions under 1 ms (not measured: largest size {})",
+                r.sessions
+            ),
+            figure: format!(
+                "{} at {} (SCAN count: {})",
+                latency(r.count_median.as_nanos() as u64),
+                r.sessions,
+                latency(r.scan_median.as_nanos() as u64)
+            ),
+            met: None,
+        }],
+        (None, None) => Vec::new(),
+    }
+}
+
+/// The checks as a markdown table.
+pub fn table(checks: &[Check]) -> String {
+    let mut out = String::from("| goal | figure (same run) | met |\n|---|---|---|\n");
+    for c in checks {
+        let met = match c.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "not measured",
+        };
+        let _ = writeln!(out, "| {} | {} | {met} |", c.goal, c.figure);
+    }
+    out
+}

@@ -1,0 +1,194 @@
+//! In-process stores: our `MemoryStore`, tower-sessions' `MemoryStore` and a raw
+//! `DashMap<String, String>` of JSON, on one tokio multi-thread runtime with 2 workers.
+//!
+//! Operations (each task on its own sessions, so nothing contends but the store):
+//!
+//! | op | ours | tower-sessions | raw `DashMap<String, String>` |
+//! |---|---|---|---|
+//! | get | `get` (= `load`) | `load` (clones the `Record`) | `get` + clone of the JSON `String` |
+//! | set | `set(id, data)` | `save(&record)` | `insert(token, json)` (pre-encoded JSON) |
+//! | update | `update(id, \|d\| …)` | `load`, change, `save` | `get_mut`, parse, change, encode |
+
+use std::hint::black_box;
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use serde_json::json;
+use session_core::{SessionData, SessionId, SessionStoreExt};
+use session_memory::MemoryStore;
+use time::OffsetDateTime;
+use tower_sessions::session::{Id, Record};
+use tower_sessions::SessionStore as _;
+
+use crate::driver::{cell, Contender, Plan};
+use crate::report::CellRow;
+use crate::seed::{self, slot, MAX_TASKS};
+
+/// Sessions per task; the stores hold `MAX_TASKS` times this many.
+const PER_TASK: usize = 160;
+
+/// The task counts of the memory table.
+pub const TASKS: [usize; 3] = [1, 2, 16];
+
+struct Fixture {
+    ours: MemoryStore,
+    ids: Vec<SessionId>,
+    data: Vec<SessionData>,
+    tower: tower_sessions::MemoryStore,
+    records: Vec<Record>,
+    raw: DashMap<String, String>,
+    tokens: Vec<String>,
+    json: Vec<String>,
+}
+
+async fn fixture() -> Arc<Fixture> {
+    let ours = MemoryStore::builder().eviction_interval(None).build();
+    let tower = tower_sessions::MemoryStore::default();
+    let raw = DashMap::new();
+    let n = MAX_TASKS * PER_TASK;
+    let (mut ids, mut data, mut records, mut tokens, mut json) =
+        (vec![], vec![], vec![], vec![], vec![]);
+    let expiry = OffsetDateTime::now_utc() + time::Duration::seconds(seed::TTL_SECS as i64);
+    for i in 0..n {
+        let d = seed::data(&format!("user{i}"));
+        let session = ours.create(d.clone()).await.expect("memory create");
+        let mut record = Record {
+            id: Id::default(),
+            data: seed::tower_data(&d),
+            expiry_date: expiry,
+        };
+        tower.create(&mut record).await.expect("tower create");
+        let token = session.id().expose_token().to_owned();
+        let text = seed::payload(&d);
+        raw.insert(token.clone(), text.clone());
+        ids.push(session.id().clone());
+        data.push(d);
+        records.push(record);
+        tokens.push(token);
+        json.push(text);
+    }
+    Arc::new(Fixture {
+        ours,
+        ids,
+        data,
+        tower,
+        records,
+        raw,
+        tokens,
+        json,
+    })
+}
+
+fn get(fx: &Arc<Fixture>) -> Vec<Contender> {
+    let (a, b, c) = (fx.clone(), fx.clone(), fx.clone());
+    vec![
+        Contender::new("raw DashMap", move |t, i| {
+            let v = a
+                .raw
+                .get(&a.tokens[slot(t, i, PER_TASK)])
+                .map(|v| v.clone());
+            black_box(v.expect("present"));
+            std::future::ready(())
+        }),
+        Contender::new("ours", move |t, i| {
+            let fx = b.clone();
+            async move {
+                let id = &fx.ids[slot(t, i, PER_TASK)];
+                black_box(fx.ours.get(id).await.unwrap().expect("present"));
+            }
+        }),
+        Contender::new("tower-sessions", move |t, i| {
+            let fx = c.clone();
+            async move {
+                let id = &fx.records[slot(t, i, PER_TASK)].id;
+                black_box(fx.tower.load(id).await.unwrap().expect("present"));
+            }
+        }),
+    ]
+}
+
+fn set(fx: &Arc<Fixture>) -> Vec<Contender> {
+    let (a, b, c) = (fx.clone(), fx.clone(), fx.clone());
+    vec![
+        Contender::new("raw DashMap", move |t, i| {
+            let k = slot(t, i, PER_TASK);
+            black_box(a.raw.insert(a.tokens[k].clone(), a.json[k].clone()));
+            std::future::ready(())
+        }),
+        Contender::new("ours", move |t, i| {
+            let fx = b.clone();
+            async move {
+                let k = slot(t, i, PER_TASK);
+                black_box(fx.ours.set(&fx.ids[k], fx.data[k].clone()).await.unwrap());
+            }
+        }),
+        Contender::new("tower-sessions", move |t, i| {
+            let fx = c.clone();
+            async move {
+                fx.tower
+                    .save(&fx.records[slot(t, i, PER_TASK)])
+                    .await
+                    .unwrap();
+            }
+        }),
+    ]
+}
+
+fn update(fx: &Arc<Fixture>) -> Vec<Contender> {
+    let (a, b, c) = (fx.clone(), fx.clone(), fx.clone());
+    vec![
+        Contender::new("raw DashMap", move |t, i| {
+            // The map holds JSON text, so a read-modify-write parses and re-encodes, under
+            // the shard's write lock (atomic, like the stores' updates).
+            let mut entry = a.raw.get_mut(&a.tokens[slot(t, i, PER_TASK)]).unwrap();
+            let mut data = seed::parse(&entry);
+            data.insert("csrf_token".into(), json!(i));
+            *entry = serde_json::to_string(&data).unwrap();
+            std::future::ready(())
+        }),
+        Contender::new("ours", move |t, i| {
+            let fx = b.clone();
+            async move {
+                let id = &fx.ids[slot(t, i, PER_TASK)];
+                let updated = fx
+                    .ours
+                    .update(id, |d| {
+                        d.insert("csrf_token".into(), json!(i));
+                    })
+                    .await
+                    .unwrap();
+                black_box(updated.expect("present"));
+            }
+        }),
+        Contender::new("tower-sessions", move |t, i| {
+            let fx = c.clone();
+            async move {
+                // What tower-sessions' `Session` does for a request that changes a value.
+                let id = &fx.records[slot(t, i, PER_TASK)].id;
+                let mut record = fx.tower.load(id).await.unwrap().expect("present");
+                record.data.insert("csrf_token".into(), json!(i));
+                fx.tower.save(&record).await.unwrap();
+            }
+        }),
+    ]
+}
+
+/// Runs the memory table: every op at every task count in [`TASKS`].
+pub async fn run(plan: Plan) -> Vec<CellRow> {
+    let fx = fixture().await;
+    let ops: [(&'static str, Vec<Contender>); 3] = [
+        ("get", get(&fx)),
+        ("set", set(&fx)),
+        ("update", update(&fx)),
+    ];
+    let mut rows = Vec::new();
+    for (op, contenders) in &ops {
+        for tasks in TASKS {
+            let figures = cell(contenders, tasks, plan).await;
+            let row = CellRow { op, tasks, figures };
+            eprintln!("{}", row.progress_line());
+            rows.push(row);
+        }
+    }
+    rows
+}

@@ -1,0 +1,258 @@
+//! Markdown tables of the figures, and writing them into marked sections of a document.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::count::CountRow;
+use crate::driver::Figures;
+use crate::failover::{FailoverResult, COMMAND as FAILOVER_COMMAND};
+use crate::memory_usage::UsageRow;
+
+/// One cell: an operation at a task count, every contender's figures (`figures[0]` the
+/// baseline).
+#[derive(Debug, Clone)]
+pub struct CellRow {
+    /// The operation.
+    pub op: &'static str,
+    /// Concurrent tasks.
+    pub tasks: usize,
+    /// Per contender, baseline first.
+    pub figures: Vec<Figures>,
+}
+
+impl CellRow {
+    /// One line for stderr while the run goes on.
+    pub fn progress_line(&self) -> String {
+        let mut line = format!("{} x{}:", self.op, self.tasks);
+        for f in &self.figures {
+            let _ = write!(
+                line,
+                "  {} {} ops/s ({:.2}x, p50 {}, p99 {})",
+                f.name,
+                ops(f.ops_per_sec),
+                f.ratio,
+                latency(f.p50_ns),
+                latency(f.p99_ns)
+            );
+        }
+        line
+    }
+
+    /// The figures of the contender named `name`.
+    pub fn of(&self, name: &str) -> Option<&Figures> {
+        self.figures.iter().find(|f| f.name == name)
+    }
+}
+
+/// Operations per second with thousands separators.
+pub fn ops(rate: f64) -> String {
+    let n = rate.round() as u64;
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A latency in ns, µs or ms.
+pub fn latency(ns: u64) -> String {
+    match ns {
+        0..=999 => format!("{ns} ns"),
+        1_000..=999_999 => format!("{:.1} µs", ns as f64 / 1e3),
+        1_000_000..=999_999_999 => format!("{:.2} ms", ns as f64 / 1e6),
+        _ => format!("{:.2} s", ns as f64 / 1e9),
+    }
+}
+
+fn duration(d: std::time::Duration) -> String {
+    latency(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// The long-form table of a set of cells: one line per operation, task count and contender.
+pub fn cells_table(rows: &[CellRow], baseline_is: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| op | tasks | store | ops/s | × {baseline_is} | p50 | p99 |"
+    );
+    out.push_str("|---|---:|---|---:|---:|---:|---:|\n");
+    for row in rows {
+        for (i, f) in row.figures.iter().enumerate() {
+            let ratio = if i == 0 {
+                "1.00 (baseline)".to_owned()
+            } else {
+                format!("{:.2}", f.ratio)
+            };
+            let name = if f.name == "ours" { "**ours**" } else { f.name };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {name} | {} | {ratio} | {} | {} |",
+                row.op,
+                row.tasks,
+                ops(f.ops_per_sec),
+                latency(f.p50_ns),
+                latency(f.p99_ns)
+            );
+        }
+    }
+    out
+}
+
+/// The `count()` table.
+pub fn count_table(rows: &[CountRow], quick: bool) -> String {
+    let mut out = String::new();
+    if quick {
+        out.push_str("Quick mode: 10k and 100k sessions only (the full run adds 1M).\n\n");
+    }
+    out.push_str(
+        "| live sessions | `count()` median | `SCAN` count median | `SCAN` ÷ `count()` | server µs per `ZCOUNT` / per `SCAN` page | answers (count / SCAN) | fill time |\n",
+    );
+    out.push_str("|---:|---:|---:|---:|---:|---|---:|\n");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} ({} calls, fastest {}) | {} ({} calls) | {:.0}× | {:.1} / {:.0} | {} / {} | {:.1} s |",
+            ops(r.sessions as f64),
+            duration(r.count_median),
+            r.count_calls,
+            duration(r.count_min),
+            duration(r.scan_median),
+            r.scan_calls,
+            r.scan_median.as_secs_f64() / r.count_median.as_secs_f64().max(1e-9),
+            r.zcount_server_us,
+            r.scan_server_us,
+            r.counted,
+            r.scanned,
+            r.fill.as_secs_f64()
+        );
+    }
+    out
+}
+
+/// The memory-per-session table; the first row is the bare payload.
+pub fn usage_table(rows: &[UsageRow], n: usize) -> String {
+    let mut out = format!(
+        "{n} sessions per store, each its own user; `used_memory` growth divided by {n}.\n\n"
+    );
+    out.push_str(
+        "| store | bytes per session (`used_memory`) | × bare JSON | `MEMORY USAGE` of one key | value bytes (`STRLEN`) | key bytes |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|\n");
+    let base = rows.first().map_or(1.0, |r| r.per_session.max(1.0));
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} | {:.2} | {} | {} | {} |",
+            r.name,
+            r.per_session,
+            r.per_session / base,
+            r.key_usage,
+            r.value_len,
+            r.key_len
+        );
+    }
+    out
+}
+
+/// The failover table.
+pub fn failover_table(result: &FailoverResult) -> String {
+    let mut out = format!(
+        "Runs: {} of `{FAILOVER_COMMAND}`{}; medians over the runs, every sample of the last column listed (ms).\n\n",
+        result.runs,
+        if result.failed_runs > 0 {
+            format!(" ({} of them failed; their printed figures are kept)", result.failed_runs)
+        } else {
+            String::new()
+        }
+    );
+    out.push_str(
+        "| trigger | unavailability window | Sentinel promotion | window − promotion | samples (window − promotion) |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---|\n");
+    for row in &result.rows {
+        let (w, p, d) = row.medians();
+        let samples: Vec<String> = row.excess_ms.iter().map(|v| format!("{v:.0}")).collect();
+        let _ = writeln!(
+            out,
+            "| {} | {w:.0} ms | {p:.0} ms | {d:.0} ms | {} |",
+            row.trigger,
+            samples.join(", ")
+        );
+    }
+    if result.rows.is_empty() {
+        out.push_str("| (no figures parsed) | | | | |\n");
+    }
+    out
+}
+
+/// The marker lines around the generated section `name`.
+pub fn markers(name: &str) -> (String, String) {
+    (
+        format!("<!-- session-bench:begin {name} (generated: do not edit by hand) -->"),
+        format!("<!-- session-bench:end {name} -->"),
+    )
+}
+
+/// Replaces each `(name, markdown)` section of `text` between its markers (appending the
+/// section, with markers, when they are missing).
+pub fn splice(text: &str, sections: &[(&str, String)]) -> String {
+    let mut text = text.to_owned();
+    for (name, body) in sections {
+        let (begin, end) = markers(name);
+        let block = format!("{begin}\n{}\n{end}", body.trim_end());
+        match (text.find(&begin), text.find(&end)) {
+            (Some(b), Some(e)) if b < e => text.replace_range(b..e + end.len(), &block),
+            _ => {
+                if !text.is_empty() && !text.ends_with('\n') {
+                    text.push('\n');
+                }
+                let _ = write!(text, "\n{block}\n");
+            }
+        }
+    }
+    text
+}
+
+/// Writes `sections` into the document at `path` (created when missing).
+pub fn write_doc(path: &Path, sections: &[(&str, String)]) -> std::io::Result<()> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    std::fs::write(path, splice(&text, sections))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(ops(1234567.4), "1,234,567");
+        assert_eq!(ops(999.0), "999");
+        assert_eq!(latency(850), "850 ns");
+        assert_eq!(latency(12_340), "12.3 µs");
+        assert_eq!(latency(1_200_000), "1.20 ms");
+        assert_eq!(latency(4_331_333_579), "4.33 s");
+    }
+
+    #[test]
+    fn splice_replaces_only_its_own_section() {
+        let (b, e) = markers("memory");
+        let doc = format!("# Title\n\nprose\n{b}\nold\n{e}\nmore prose\n");
+        let out = splice(&doc, &[("memory", "new\n".into())]);
+        assert_eq!(
+            out,
+            format!("# Title\n\nprose\n{b}\nnew\n{e}\nmore prose\n")
+        );
+        let appended = splice(&out, &[("redis", "r".into())]);
+        let (rb, re) = markers("redis");
+        assert!(appended.starts_with(&out));
+        assert!(appended.ends_with(&format!("\n{rb}\nr\n{re}\n")));
+    }
+}
