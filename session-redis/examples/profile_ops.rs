@@ -5,6 +5,10 @@
 //!
 //! Under callgrind, compare two N (say 1000 and 5000): the difference divided by the extra
 //! operations is the per-operation instruction count, with start-up cancelled out.
+//!
+//! With `PROFILE_REDIS_PORT` set it uses the `redis-server` already listening on that
+//! loopback port instead of starting one, so the server's side can be profiled too (run
+//! `redis-server` itself under callgrind there).
 
 use std::sync::Arc;
 
@@ -21,14 +25,19 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let op = args.next().unwrap_or_else(|| "get".into());
     let n: usize = args.next().map_or(1000, |n| n.parse().expect("N"));
-    let server = RedisServer::start();
+    let external: Option<u16> = std::env::var("PROFILE_REDIS_PORT")
+        .ok()
+        .map(|p| p.parse().expect("PROFILE_REDIS_PORT"));
+    let server = external.is_none().then(RedisServer::start);
+    let port = external.unwrap_or_else(|| server.as_ref().map_or(0, RedisServer::port));
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
         let config = RedisConfig {
-            port: server.port(),
+            port,
             session: SessionConfig::default(),
             ..RedisConfig::default()
         };
@@ -36,7 +45,7 @@ fn main() {
             .await
             .unwrap()
             .with_clock(Arc::new(SystemClock));
-        let mut raw = ConnectionManager::new(server.client()).await.unwrap();
+        let mut raw = ConnectionManager::new(client).await.unwrap();
         let payload = serde_json::to_string(&seed("aaron")).unwrap();
         let session = store.create(seed("aaron")).await.unwrap();
         let id = session.id().clone();
