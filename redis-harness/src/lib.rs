@@ -25,6 +25,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod fixtures;
 mod port;
 mod process;
 pub mod sentinel;

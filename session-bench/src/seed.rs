@@ -1,10 +1,10 @@
 //! The session every store holds: shaped like the existing service's, about 900 bytes of JSON
-//! (the shape of `seed_data` in `session-redis/tests/common/mod.rs`), and its form in each
+//! (`redis_harness::fixtures::existing_service_session`, as in the Redis tests), and its form in each
 //! competitor's data model.
 
 use std::collections::HashMap;
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use session_core::SessionData;
 
 /// Most tasks any table runs; per-task session sets are laid out for this many.
@@ -13,24 +13,10 @@ pub const MAX_TASKS: usize = 64;
 /// The idle TTL every store is given (the existing service's `SESSION_TTL`).
 pub const TTL_SECS: u64 = 7200;
 
-/// Session data shaped like the existing service's, for `user`.
+/// Session data shaped like the existing service's, for `user` (the same fixture the Redis
+/// tests use).
 pub fn data(user: &str) -> SessionData {
-    let value = json!({
-        "user": {
-            "username": user,
-            "email": format!("{user}@example.com"),
-            "role": "admin",
-            "sub": format!("{user}-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a"),
-            "preferred_username": user,
-        },
-        "access_token": format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "x".repeat(620)),
-        "created": 1_717_171_717.25,
-        "csrf_token": "Zx3_k9-ab8lJf1mN2oP3qR4sT5uV6wX7yZ8aB9cD0eE",
-    });
-    match value {
-        Value::Object(map) => map,
-        _ => unreachable!("a JSON object literal"),
-    }
+    redis_harness::fixtures::existing_service_session(user)
 }
 
 /// The same data as tower-sessions keeps it: a `HashMap` of JSON values.

@@ -36,19 +36,7 @@ pub async fn store_on(
 /// Session data shaped like the existing service's (see the reference doc), about 900 bytes
 /// encoded.
 pub fn seed_data(user: &str) -> serde_json::Map<String, serde_json::Value> {
-    let value = serde_json::json!({
-        "user": {
-            "username": user,
-            "email": format!("{user}@example.com"),
-            "role": "admin",
-            "sub": format!("{user}-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a"),
-            "preferred_username": user,
-        },
-        "access_token": format!("eyJhbGciOiJSUzI1NiJ9.{}.sig", "x".repeat(620)),
-        "created": 1_717_171_717.25,
-        "csrf_token": "Zx3_k9-ab8lJf1mN2oP3qR4sT5uV6wX7yZ8aB9cD0eE",
-    });
-    value.as_object().cloned().expect("an object")
+    redis_harness::fixtures::existing_service_session(user)
 }
 
 /// Every key in the server's current db, by `SCAN` (tests never use `KEYS`).
