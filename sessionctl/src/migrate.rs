@@ -140,7 +140,10 @@ async fn copy_page(
     let mut batch = Vec::with_capacity(page.sessions.len());
     let mut repeat = Vec::with_capacity(page.sessions.len());
     for (raw, seen) in page.sessions.into_iter().zip(seen) {
-        let fingerprint = raw.sid.fingerprint();
+        // Hashing the id for its fingerprint costs more than preparing the session: only
+        // for the problem list.
+        let sid = raw.sid.clone();
+        let fingerprint = || sid.fingerprint();
         match target.prepare_raw(raw) {
             Ok(session) => {
                 batch.push(session);
@@ -149,12 +152,13 @@ async fn copy_page(
             Err(NotCopied::Gone) => tally.expired += 1,
             Err(NotCopied::Corrupt(reason)) => {
                 tally.failed += 1;
-                tally.problems.push(format!("{fingerprint}: {reason}"));
+                tally.problems.push(format!("{}: {reason}", fingerprint()));
             }
             Err(NotCopied::NeedsToken) => {
                 tally.failed += 1;
                 tally.problems.push(format!(
-                    "{fingerprint}: the source keys sessions by hash and the target by token"
+                    "{}: the source keys sessions by hash and the target by token",
+                    fingerprint()
                 ));
             }
             Err(_) => tally.failed += 1,

@@ -116,6 +116,18 @@ async fn migrate_copies_100k_sessions_with_ttls_and_indexes_and_is_idempotent() 
     let target = RedisServer::start();
     let sample = seed(&source).await;
     let (from, to) = (url(&source), url(&target));
+    // Server CPU seconds (INFO cpu), to tell where the copy's time goes.
+    let cpu = |server: &RedisServer| -> f64 {
+        let info: String = redis::cmd("INFO")
+            .arg("cpu")
+            .query(&mut server.connection())
+            .unwrap();
+        info.lines()
+            .filter(|l| l.starts_with("used_cpu_sys:") || l.starts_with("used_cpu_user:"))
+            .filter_map(|l| l.split(':').nth(1)?.trim().parse::<f64>().ok())
+            .sum()
+    };
+    let cpu_before = (cpu(&source), cpu(&target));
 
     let first = run(
         &[],
@@ -131,6 +143,11 @@ async fn migrate_copies_100k_sessions_with_ttls_and_indexes_and_is_idempotent() 
         summary["seconds"].as_f64().unwrap(),
         summary["sessions_per_second"],
         cfg!(debug_assertions)
+    );
+    println!(
+        "migrate (with --verify): server CPU {:.2}s source, {:.2}s target",
+        cpu(&source) - cpu_before.0,
+        cpu(&target) - cpu_before.1
     );
     assert_eq!(summary["copied"], TOTAL, "{summary}");
     assert_eq!(summary["failed"], 0);
