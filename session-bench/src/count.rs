@@ -3,7 +3,7 @@
 //! nothing else (the best case for `SCAN`, which walks every key in the database).
 //!
 //! The sessions are written through the store's bulk import path (`prepare_record` +
-//! `import_bulk`: one script call per 1000 sessions, with every index entry a normal write
+//! `import_bulk`: one transaction per 1000 sessions, with every index entry a normal write
 //! makes), several batches in flight, so a million sessions take seconds, not minutes.
 
 use std::time::{Duration, Instant};

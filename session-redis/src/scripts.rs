@@ -41,7 +41,8 @@ pub struct Scripts {
     pub cleanup: Script,
     /// `cleanup`'s repair pass: drop index members whose key is gone (`drop_gone.lua`).
     pub drop_gone: Script,
-    /// Bulk copy: many sessions, `SET NX` and indexed (`import_batch.lua`, see `store/bulk.rs`).
+    /// Bulk copy on Redis before 6.2: many sessions, `SET NX` and indexed (`import_batch.lua`,
+    /// see `store/import.rs`).
     pub import_batch: Script,
 }
 

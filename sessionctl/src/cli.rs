@@ -124,7 +124,7 @@ pub struct MigrateArgs {
     /// Afterwards, check every source session is in the target with equal data and TTL.
     #[arg(long)]
     pub verify: bool,
-    /// Keys per SCAN page and sessions per write script call.
+    /// Keys per SCAN page and sessions per write transaction.
     #[arg(long, value_name = "N", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch: u64,

@@ -2,9 +2,9 @@
 //!
 //! A reader task pages through the source (`SCAN` + one pipelined `MGET`/`PTTL` round trip per
 //! page) into a short queue; the writer prepares each page for the target (ours copied byte
-//! for byte, the existing service's plain `SETEX` values given metadata) and writes it with
-//! one script call (`SET NX PX` + index entries), two pages in flight so the target never
-//! waits for the client. Nothing live in the target is overwritten, so a re-run copies only
+//! for byte, the existing service's plain `SETEX` values given metadata) and writes it in
+//! one transaction (`SET NX PX` per session + index entries, see `RedisStore::import_bulk`),
+//! two pages in flight so the target never waits for the client. Nothing live in the target is overwritten, so a re-run copies only
 //! what is missing.
 
 use std::collections::HashSet;

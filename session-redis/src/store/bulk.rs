@@ -1,18 +1,18 @@
 //! Bulk copy: whole pages of sessions read raw from one Redis and written to another in one
-//! script call per page (`import_batch.lua`), for migration tools such as `sessionctl migrate`.
+//! transaction per page, for migration tools such as `sessionctl migrate`.
 //!
 //! Per-session `import` costs one `EVALSHA` round trip per session; this path costs, per page
 //! of about `count` keys, one `SCAN`, one pipelined `MGET` + `PTTL`s on the source and one
-//! script call on the target:
+//! transaction on the target:
 //!
 //! 1. [`RedisStore::scan_raw`] on the source: keys under its prefix, values and `PTTL`s.
 //! 2. [`RedisStore::prepare_raw`] on the target: sessions written by this library are copied
 //!    byte for byte (same metadata, same version); sessions the existing service wrote with
 //!    a plain `SETEX` get metadata (lifetime from their `PTTL`, user from the target's
 //!    `user_keys`), so they arrive indexed: counted and listed by user.
-//! 3. [`RedisStore::import_bulk`] on the target: `SET … PX … NX` and the index entries for
-//!    every session of the page in one script; an existing key is never overwritten, so a
-//!    re-run skips what an earlier one copied.
+//! 3. [`RedisStore::import_bulk`] on the target (`store/import.rs`): `SET … PX … NX` and the
+//!    index entries for every session of the page in one `MULTI`/`EXEC`; an existing key is
+//!    never overwritten, so a re-run skips what an earlier one copied.
 //!
 //! Nothing here checks `max_session_bytes`: a migration copies what exists.
 
@@ -21,16 +21,12 @@ use std::time::Duration;
 use redis::aio::ConnectionLike;
 use redis::Value;
 use serde::Deserialize;
-use session_core::{user_of, Error, ImportOutcome, Result, SessionRecord, Timestamp};
+use session_core::{user_of, Error, Result, SessionRecord, Timestamp};
 
 use super::RedisStore;
 use crate::codec::{self, Meta, Stored};
 use crate::keys::{user_hex, StorageId};
 use crate::reply::unexpected;
-use crate::scripts::{scripts, Status};
-
-/// `prelude.lua`'s `TTL_GRACE_MS`: how long Redis keeps a key past its session's expiry.
-const TTL_GRACE_MS: u64 = 1000;
 
 /// A session key as read by [`RedisStore::scan_raw`] or [`RedisStore::fetch_raw`]: its
 /// storage id in the source's layout, its value and its `PTTL`.
@@ -71,10 +67,10 @@ pub struct RawPage {
 /// A session ready for [`RedisStore::import_bulk`] on the store that prepared it.
 #[derive(Clone)]
 pub struct BulkSession {
-    sid: StorageId,
-    value: Vec<u8>,
-    expires_at: Timestamp,
-    user_hex: String,
+    pub(super) sid: StorageId,
+    pub(super) value: Vec<u8>,
+    pub(super) expires_at: Timestamp,
+    pub(super) user_hex: String,
 }
 
 impl BulkSession {
@@ -327,53 +323,6 @@ where
             expires_at: lifetime.expires_at(),
             user_hex: meta.user_hex,
         })
-    }
-
-    /// Writes a batch in one script call: each session only if its key does not exist,
-    /// with a TTL to its expiry (plus the store's grace) and its index entries. Returns one
-    /// outcome per session, in order: `Imported`, `AlreadyPresent` (the key exists, live or
-    /// not; left as it was) or `Expired` (by this store's clock; nothing written).
-    ///
-    /// Keep batches to about a thousand sessions: the server runs one script at a time.
-    pub async fn import_bulk(&self, batch: &[BulkSession]) -> Result<Vec<ImportOutcome>> {
-        let now = self.now();
-        let live: Vec<&BulkSession> = batch.iter().filter(|s| s.expires_at > now).collect();
-        let mut outcomes = vec![ImportOutcome::Expired; batch.len()];
-        if live.is_empty() {
-            return Ok(outcomes);
-        }
-        let keys = &self.shared.keys;
-        let mut invocation = scripts().import_batch.key(&self.shared.expiry_index);
-        invocation.arg(keys.prefix());
-        for session in &live {
-            let ttl = session.expires_at.0 - now.0 + TTL_GRACE_MS;
-            invocation
-                .arg(session.sid.as_str())
-                .arg(&session.value)
-                .arg(session.expires_at.0)
-                .arg(ttl)
-                .arg(&session.user_hex);
-        }
-        let mut call = self.call("import_bulk", None);
-        let codes: Vec<i64> = call.invoke_as(&invocation).await?;
-        if codes.len() != live.len() {
-            return Err(unexpected(
-                call.backend(),
-                "import_batch answered a wrong count",
-            ));
-        }
-        let mut codes = codes.into_iter();
-        for (session, outcome) in batch.iter().zip(&mut outcomes) {
-            if session.expires_at <= now {
-                continue;
-            }
-            *outcome = match codes.next().and_then(Status::from_code) {
-                Some(Status::Ok) => ImportOutcome::Imported,
-                Some(Status::Taken) => ImportOutcome::AlreadyPresent,
-                _ => return Err(unexpected(call.backend(), "unknown import_batch status")),
-            };
-        }
-        Ok(outcomes)
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod bulk;
 mod call;
+mod import;
 mod maint;
 mod read;
 mod write;
@@ -68,6 +69,8 @@ pub(crate) struct Shared {
     /// Upper bound on one round trip, so a dead server fails fast whatever the connection does.
     pub(crate) deadline: Duration,
     pub(crate) expiry_index: String,
+    /// Plain commands or the script for bulk imports (by server version).
+    pub(crate) import_path: import::ImportPath,
 }
 
 impl<C> fmt::Debug for RedisStore<C> {
@@ -136,6 +139,7 @@ where
                 .connect_timeout
                 .saturating_add(config.response_timeout),
             session: config.session,
+            import_path: import::ImportPath::default(),
         };
         RedisStore {
             conn,
