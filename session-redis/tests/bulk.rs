@@ -257,3 +257,33 @@ async fn indexes_a_big_user(mut s: Setup) {
     );
     assert_eq!(s.store.count().await.unwrap(), 1203);
 }
+
+#[tokio::test]
+async fn a_user_denied_info_still_imports_through_the_script() {
+    // Which way to write is read from INFO; an ACL (or a renamed command) may deny it.
+    let server = RedisServer::start_with(
+        redis_harness::ServerSpec::redis()
+            .config("user default off")
+            .config("user svc on >svc-secret-2 ~* &* +@all -info"),
+    );
+    let url = format!("redis://svc:svc-secret-2@127.0.0.1:{}/0", server.port());
+    let config =
+        session_redis::RedisConfig::from_lookup(|name| (name == "REDIS_URL").then(|| url.clone()))
+            .unwrap();
+    let now = SystemClock.now();
+    let store = RedisStore::connect(config)
+        .await
+        .unwrap()
+        .with_clock(Arc::new(ManualClock::new(now)));
+    let records: Vec<SessionRecord> = (0..4)
+        .map(|i| record(now, "ann", Duration::from_secs(600 + i)))
+        .collect();
+    let batch: Vec<BulkSession> = records
+        .iter()
+        .map(|r| store.prepare_record(r).unwrap())
+        .collect();
+    let outcomes = store.import_bulk(&batch).await.unwrap();
+    assert_eq!(outcomes, [ImportOutcome::Imported; 4]);
+    assert_eq!(store.count().await.unwrap(), 4);
+    assert_eq!(store.list_user(&user_id("ann")).await.unwrap().len(), 4);
+}

@@ -72,14 +72,16 @@ where
         let mut call = self.call("import_bulk", None);
         let native = match self.shared.import_path.0.get() {
             Some(native) => *native,
-            None => {
-                let info: String = call.query(redis::cmd("INFO").arg("server")).await?;
-                *self
+            // INFO may be renamed away or denied by an ACL: then the script, which every
+            // version runs, and the question is asked again next time.
+            None => match call.query::<String>(redis::cmd("INFO").arg("server")).await {
+                Ok(info) => *self
                     .shared
                     .import_path
                     .0
-                    .get_or_init(|| version(&info) >= (6, 2))
-            }
+                    .get_or_init(|| version(&info) >= (6, 2)),
+                Err(_) => false,
+            },
         };
         let ttl = |s: &BulkSession| s.expires_at.0 - now.0 + TTL_GRACE_MS;
         let written: Vec<bool> = if native {
