@@ -44,6 +44,13 @@ fn record(now: Timestamp, user: &str, left: Duration) -> SessionRecord {
     }
 }
 
+fn prepare(store: &RedisStore, records: &[SessionRecord]) -> Vec<BulkSession> {
+    records
+        .iter()
+        .map(|r| store.prepare_record(r).unwrap())
+        .collect()
+}
+
 struct Setup {
     _server: RedisServer,
     store: RedisStore,
@@ -103,10 +110,7 @@ async fn imports_a_page(mut s: Setup) {
         })
         .chain([record(s.now, "ann", Duration::ZERO)]) // expires exactly now
         .collect();
-    let batch: Vec<BulkSession> = records
-        .iter()
-        .map(|r| s.store.prepare_record(r).unwrap())
-        .collect();
+    let batch = prepare(&s.store, &records);
     let outcomes = s.store.import_bulk(&batch).await.unwrap();
     assert_eq!(outcomes[..30], [ImportOutcome::Imported; 30]);
     assert_eq!(outcomes[30], ImportOutcome::Expired);
@@ -243,10 +247,7 @@ async fn indexes_a_big_user(mut s: Setup) {
     let records: Vec<SessionRecord> = (0..1203)
         .map(|i| record(s.now, "ann", Duration::from_secs(600 + i)))
         .collect();
-    let batch: Vec<BulkSession> = records
-        .iter()
-        .map(|r| s.store.prepare_record(r).unwrap())
-        .collect();
+    let batch = prepare(&s.store, &records);
     let outcomes = s.store.import_bulk(&batch).await.unwrap();
     assert!(outcomes.iter().all(|o| *o == ImportOutcome::Imported));
     let members: u64 = s.con.zcard(user_index(&s.store, "ann")).unwrap();
@@ -278,10 +279,7 @@ async fn a_user_denied_info_still_imports_through_the_script() {
     let records: Vec<SessionRecord> = (0..4)
         .map(|i| record(now, "ann", Duration::from_secs(600 + i)))
         .collect();
-    let batch: Vec<BulkSession> = records
-        .iter()
-        .map(|r| store.prepare_record(r).unwrap())
-        .collect();
+    let batch = prepare(&store, &records);
     let outcomes = store.import_bulk(&batch).await.unwrap();
     assert_eq!(outcomes, [ImportOutcome::Imported; 4]);
     assert_eq!(store.count().await.unwrap(), 4);

@@ -264,6 +264,30 @@ async fn dry_run_writes_nothing_and_verify_reports_mismatches_with_exit_4() {
     assert!(problems.contains(&tokens[3].fingerprint()), "{problems}");
     assert!(!verify.stdout.contains(tokens[3].expose_token()));
     assert!(!verify.stderr.contains(tokens[3].expose_token()));
+
+    // Key TTLs in the target only: one without, one far shorter than its session's expiry.
+    let mut con = target.connection();
+    let key = |i: usize| format!("session:{}", tokens[i].expose_token());
+    let () = redis::cmd("PERSIST").arg(key(5)).query(&mut con).unwrap();
+    let () = redis::cmd("PEXPIRE")
+        .arg(key(6))
+        .arg(60_000)
+        .query(&mut con)
+        .unwrap();
+    let verify = run(
+        &[],
+        &[
+            "--json", "migrate", "--from", &from, "--to", &to, "--verify",
+        ],
+    );
+    assert_eq!(verify.code, 4, "{verify:?}");
+    let summary = verify.json();
+    assert_eq!(summary["verify"]["mismatched"], 3, "{summary}");
+    let problems = summary["verify"]["problems"].to_string();
+    assert!(
+        problems.contains("no TTL") && problems.contains("TTL differs"),
+        "{problems}"
+    );
 }
 
 #[test]

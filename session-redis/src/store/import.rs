@@ -25,7 +25,7 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use redis::aio::ConnectionLike;
-use redis::Value;
+use redis::{ScriptInvocation, Value};
 use session_core::{ImportOutcome, Result};
 
 use super::{BulkSession, RedisStore};
@@ -84,7 +84,7 @@ where
             },
         };
         let ttl = |s: &BulkSession| s.expires_at.0 - now.0 + TTL_GRACE_MS;
-        let written: Vec<bool> = if native {
+        let written = if native {
             let replies: Vec<Value> = call.pipe(&self.import_transaction(&live, ttl)).await?;
             replies
                 .into_iter()
@@ -94,21 +94,10 @@ where
                     Value::Nil => Some(false),
                     _ => None,
                 })
-                .collect::<Option<_>>()
+                .collect::<Option<Vec<bool>>>()
                 .ok_or_else(|| unexpected(call.backend(), "malformed SET NX reply"))?
         } else {
-            let keys = &self.shared.keys;
-            let mut invocation = scripts().import_batch.key(&self.shared.expiry_index);
-            invocation.arg(keys.prefix());
-            for session in &live {
-                invocation
-                    .arg(session.sid.as_str())
-                    .arg(&session.value)
-                    .arg(session.expires_at.0)
-                    .arg(ttl(session))
-                    .arg(&session.user_hex);
-            }
-            let codes: Vec<i64> = call.invoke_as(&invocation).await?;
+            let codes: Vec<i64> = call.invoke_as(&self.import_script(&live, ttl)).await?;
             codes
                 .into_iter()
                 .map(|code| match Status::from_code(code) {
@@ -116,7 +105,7 @@ where
                     Some(Status::Taken) => Some(false),
                     _ => None,
                 })
-                .collect::<Option<_>>()
+                .collect::<Option<Vec<bool>>>()
                 .ok_or_else(|| unexpected(call.backend(), "unknown import_batch status"))?
         };
         if written.len() != live.len() {
@@ -137,6 +126,25 @@ where
             };
         }
         Ok(outcomes)
+    }
+
+    /// The page as one call of `import_batch.lua` (servers before 6.2).
+    fn import_script(
+        &self,
+        live: &[&BulkSession],
+        ttl: impl Fn(&BulkSession) -> u64,
+    ) -> ScriptInvocation<'static> {
+        let mut invocation = scripts().import_batch.key(&self.shared.expiry_index);
+        invocation.arg(self.shared.keys.prefix());
+        for session in live {
+            invocation
+                .arg(session.sid.as_str())
+                .arg(&session.value)
+                .arg(session.expires_at.0)
+                .arg(ttl(session))
+                .arg(&session.user_hex);
+        }
+        invocation
     }
 
     /// The page as one transaction: the `SET … NX`s (the only replies kept), one `ZADD GT`
