@@ -18,6 +18,11 @@ use std::process::ExitCode;
 use clap::Parser as _;
 use session_store::BackendConfig;
 
+// `migrate` allocates and frees a few buffers per session (values, commands, replies): glibc's
+// malloc cost a fifth of its CPU time under perf, mimalloc much less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use crate::cli::{Cli, Command};
 use crate::output::{Exit, Failure, Out};
 
