@@ -212,6 +212,14 @@ async fn dry_run_writes_nothing_and_verify_reports_mismatches_with_exit_4() {
         tokens.push(store.create(data(i)).await.unwrap().id().clone());
     }
     let (from, to) = (url(&source), url(&target));
+    let migrate_verify = || {
+        run(
+            &[],
+            &[
+                "--json", "migrate", "--from", &from, "--to", &to, "--verify",
+            ],
+        )
+    };
 
     let dry = run(
         &[],
@@ -232,12 +240,7 @@ async fn dry_run_writes_nothing_and_verify_reports_mismatches_with_exit_4() {
         0
     );
 
-    let copy = run(
-        &[],
-        &[
-            "--json", "migrate", "--from", &from, "--to", &to, "--verify",
-        ],
-    );
+    let copy = migrate_verify();
     assert_eq!(
         (copy.code, copy.json()["copied"].clone()),
         (0, json!(20)),
@@ -251,12 +254,7 @@ async fn dry_run_writes_nothing_and_verify_reports_mismatches_with_exit_4() {
         })
         .await
         .unwrap();
-    let verify = run(
-        &[],
-        &[
-            "--json", "migrate", "--from", &from, "--to", &to, "--verify",
-        ],
-    );
+    let verify = migrate_verify();
     assert_eq!(verify.code, 4, "{verify:?}");
     let summary = verify.json();
     assert_eq!(summary["verify"]["mismatched"], 1, "{summary}");
@@ -274,12 +272,7 @@ async fn dry_run_writes_nothing_and_verify_reports_mismatches_with_exit_4() {
         .arg(60_000)
         .query(&mut con)
         .unwrap();
-    let verify = run(
-        &[],
-        &[
-            "--json", "migrate", "--from", &from, "--to", &to, "--verify",
-        ],
-    );
+    let verify = migrate_verify();
     assert_eq!(verify.code, 4, "{verify:?}");
     let summary = verify.json();
     assert_eq!(summary["verify"]["mismatched"], 3, "{summary}");
