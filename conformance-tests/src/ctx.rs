@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use session_core::{ManualClock, SessionConfig, SessionData, SessionId, SessionStore};
+use session_core::{
+    Clock, ManualClock, PutMode, Result, Session, SessionConfig, SessionData, SessionId,
+    SessionStore, Timestamp, WriteOptions,
+};
 
 use crate::factory::StoreFactory;
 
@@ -45,9 +48,25 @@ impl Ctx {
         }
     }
 
+    /// The store's clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
     /// Moves the store's clock forward.
     pub fn advance_secs(&self, secs: u64) {
         self.clock.advance(Duration::from_secs(secs));
+    }
+
+    /// `store.put` of owned data.
+    pub async fn put(
+        &self,
+        id: &SessionId,
+        data: SessionData,
+        mode: PutMode,
+        options: WriteOptions,
+    ) -> Result<Session> {
+        self.store.put(id, Arc::new(data), mode, options).await
     }
 }
 

@@ -8,15 +8,16 @@ use std::time::Duration;
 use futures::TryStreamExt as _;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use serde_json::json;
 use session_core::{
-    sessions_of, Clock, Error, ImportOutcome, Session, SessionData, SessionId, SessionRecord,
-    SessionStoreExt,
+    sessions_of, Error, ImportOutcome, PutMode, Session, SessionId, SessionRecord, SessionStore,
+    SessionStoreExt, Version,
 };
 
-use crate::ctx::{data, Ctx};
+use crate::ctx::Ctx;
 use crate::factory::StoreFactory;
-use crate::model::Model;
+use crate::gen::{opts, seed, Opts, Seed, USERS};
+use crate::model::{Life, Mode, Model, Refusal};
+use crate::observe::{check_life, check_put, check_session, put_seen, Versions};
 
 /// Minimum number of generated sequences; `PROPTEST_CASES` can only raise it.
 pub const MIN_CASES: u32 = 256;
@@ -24,45 +25,33 @@ pub const MIN_CASES: u32 = 256;
 pub const MAX_OPS: usize = 50;
 const IDLE_SECS: u64 = 100;
 const ABSOLUTE_SECS: u64 = 250;
-const USERS: [&str; 3] = ["alice", "bob", "carol"];
 
-/// Data a generated operation writes.
-#[derive(Debug, Clone)]
-pub struct Seed {
-    /// Which user, and whether under `user.sub` (true) or `user.username`.
-    user: Option<(usize, bool)>,
-    n: i64,
-    text: Option<String>,
-}
-
-impl Seed {
-    fn data(&self) -> SessionData {
-        let mut d = data(json!({ "n": self.n }));
-        if let Some((u, by_sub)) = self.user {
-            let key = if by_sub { "sub" } else { "username" };
-            d.insert("user".into(), json!({ key: USERS[u] }));
-        }
-        if let Some(text) = &self.text {
-            d.insert("s".into(), json!(text));
-        }
-        d
-    }
+/// The precondition of a generated put.
+#[derive(Debug, Clone, Copy)]
+pub enum PutKind {
+    /// `PutMode::Create`.
+    Create,
+    /// `PutMode::Upsert`.
+    Upsert,
+    /// `PutMode::IfLive`.
+    IfLive,
+    /// `PutMode::IfVersion` with the version the id was last seen at (skipped if never seen).
+    IfVersionLast,
+    /// `PutMode::IfVersion` with an older version of the id (picked modulo how many were
+    /// seen; skipped if there is none).
+    IfVersionStale(usize),
 }
 
 /// One generated operation. `usize` fields pick an id from the pool (modulo its length):
-/// ids created so far plus two that were never stored.
+/// ids created or rotated to so far, plus two that were never stored.
 #[derive(Debug, Clone)]
 pub enum Op {
-    /// `create`.
-    Create(Seed),
-    /// `insert` at a pooled id.
-    Insert(usize, Seed),
-    /// `set` at a pooled id.
-    Set(usize, Seed),
-    /// `load`, remembering the copy for later saves and imports.
+    /// `create_with`; the new id joins the pool.
+    Create(Seed, Opts),
+    /// `put` at a pooled id.
+    Put(usize, PutKind, Seed, Opts),
+    /// `load`, remembering the copy for imports and its version for puts.
     Load(usize),
-    /// `save` of the last loaded copy, with new data.
-    Save(usize, Seed),
     /// `exists`.
     Exists(usize),
     /// `delete`.
@@ -79,31 +68,30 @@ pub enum Op {
     DeleteUser(usize),
     /// `cleanup`.
     Cleanup,
-    /// full iteration with this page size.
+    /// Full iteration with this page size.
     Scan(usize),
-    /// `import` of the last loaded copy.
+    /// `SessionStoreExt::import` of the last loaded copy of the id.
     Import(usize),
-    /// move the clock forward by this many seconds.
+    /// Move the clock forward by this many seconds.
     Advance(u64),
 }
 
-fn seed() -> impl Strategy<Value = Seed> {
-    (
-        proptest::option::weighted(0.8, (0..USERS.len(), any::<bool>())),
-        -3i64..1000,
-        proptest::option::of("[a-z\"\\\\é ]{0,8}"),
-    )
-        .prop_map(|(user, n, text)| Seed { user, n, text })
+fn put_kind() -> impl Strategy<Value = PutKind> {
+    prop_oneof![
+        1 => Just(PutKind::Create),
+        1 => Just(PutKind::Upsert),
+        1 => Just(PutKind::IfLive),
+        2 => Just(PutKind::IfVersionLast),
+        1 => any::<usize>().prop_map(PutKind::IfVersionStale),
+    ]
 }
 
 fn op() -> impl Strategy<Value = Op> {
     let slot = any::<usize>;
     prop_oneof![
-        4 => seed().prop_map(Op::Create),
-        1 => (slot(), seed()).prop_map(|(s, d)| Op::Insert(s, d)),
-        2 => (slot(), seed()).prop_map(|(s, d)| Op::Set(s, d)),
+        4 => (seed(), opts()).prop_map(|(d, o)| Op::Create(d, o)),
+        8 => (slot(), put_kind(), seed(), opts()).prop_map(|(s, k, d, o)| Op::Put(s, k, d, o)),
         4 => slot().prop_map(Op::Load),
-        3 => (slot(), seed()).prop_map(|(s, d)| Op::Save(s, d)),
         1 => slot().prop_map(Op::Exists),
         2 => slot().prop_map(Op::Delete),
         2 => slot().prop_map(Op::Refresh),
@@ -146,14 +134,6 @@ pub async fn model_based_property(f: Arc<dyn StoreFactory>) {
     }
 }
 
-macro_rules! check {
-    ($step:expr, $op:expr, $cond:expr, $($msg:tt)*) => {
-        if !$cond {
-            return Err(format!("step {} {:?}: {}", $step, $op, format!($($msg)*)));
-        }
-    };
-}
-
 /// Runs one sequence on a fresh store; the first divergence from the model is the error.
 async fn run(f: &dyn StoreFactory, ops: &[Op]) -> Result<(), String> {
     let cx = Ctx::with(f, |c| {
@@ -161,263 +141,290 @@ async fn run(f: &dyn StoreFactory, ops: &[Op]) -> Result<(), String> {
         c.absolute_lifetime = Some(Duration::from_secs(ABSOLUTE_SECS));
     })
     .await;
-    let store = &*cx.store;
-    let mut model = Model::new(
-        cx.clock.now(),
-        cx.config.idle_timeout,
-        cx.config.absolute_lifetime,
-        cx.config.user_keys.clone(),
-    );
-    let mut pool = vec![SessionId::generate(), SessionId::generate()];
-    // The last copy of each id that was loaded, with the model version it was loaded at.
-    let mut loaded: HashMap<SessionId, (Session, u64)> = HashMap::new();
-    let err = |e: Error| format!("unexpected error {e}");
+    let mut run = Run {
+        model: Model::new(
+            cx.now(),
+            IDLE_SECS * 1000,
+            Some(ABSOLUTE_SECS * 1000),
+            cx.config.user_keys.clone(),
+        ),
+        cx: &cx,
+        versions: Versions::default(),
+        pool: vec![SessionId::generate(), SessionId::generate()],
+        loaded: HashMap::new(),
+        seen: HashMap::new(),
+    };
+    for (i, op) in ops.iter().enumerate() {
+        run.step(op)
+            .await
+            .map_err(|e| format!("step {i} {op:?}: {e}"))?;
+    }
+    Ok(())
+}
 
-    for (step, op) in ops.iter().enumerate() {
-        let pick = |slot: &usize| pool[slot % pool.len()].clone();
+struct Run<'a> {
+    cx: &'a Ctx,
+    model: Model,
+    versions: Versions,
+    pool: Vec<SessionId>,
+    /// The last loaded copy of each id, with the model's lifetime for it.
+    loaded: HashMap<SessionId, (Session, Life)>,
+    /// Every distinct version each id was seen at, oldest first, and the latest seen.
+    seen: HashMap<SessionId, (Vec<Version>, Version)>,
+}
+
+fn unexpected(e: Error) -> String {
+    format!("unexpected error: {e}")
+}
+
+fn ensure(ok: bool, message: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(message())
+    }
+}
+
+impl Run<'_> {
+    fn store(&self) -> &dyn SessionStore {
+        &*self.cx.store
+    }
+
+    fn pick(&self, slot: usize) -> SessionId {
+        self.pool[slot % self.pool.len()].clone()
+    }
+
+    fn note(&mut self, session: &Session) {
+        let (all, last) = self
+            .seen
+            .entry(session.id().clone())
+            .or_insert_with(|| (Vec::new(), session.version()));
+        if !all.contains(&session.version()) {
+            all.push(session.version());
+        }
+        *last = session.version();
+    }
+
+    /// The store and model versions a put of `kind` at `id` names, or `None` to skip it.
+    fn version_for(&self, id: &SessionId, kind: PutKind) -> Option<(Version, u64)> {
+        let (all, last) = self.seen.get(id)?;
+        let store = match kind {
+            PutKind::IfVersionLast => *last,
+            PutKind::IfVersionStale(k) => {
+                let older: Vec<_> = all.iter().filter(|v| *v != last).collect();
+                *older.get(k % older.len().max(1))?.to_owned()
+            }
+            _ => return None,
+        };
+        let model = self
+            .versions
+            .model_of(id, store)
+            .expect("seen versions are mapped");
+        Some((store, model))
+    }
+
+    async fn step(&mut self, op: &Op) -> Result<(), String> {
+        let now = self.model.now();
         match op {
-            Op::Create(seed) => {
-                let s = store.create(seed.data()).await.map_err(err)?;
-                check!(step, op, !pool.contains(s.id()), "create reused an id");
-                let lt = model.insert(s.id(), seed.data()).expect("fresh id");
-                check!(
-                    step,
-                    op,
-                    s.lifetime() == &lt,
-                    "lifetime {:?}, model {:?}",
-                    s.lifetime(),
-                    lt
-                );
-                pool.push(s.id().clone());
-            }
-            Op::Insert(slot, seed) => {
-                let id = pick(slot);
-                let got = store
-                    .insert(&id, seed.data(), Default::default())
-                    .await
-                    .map_err(err)?;
-                let want = model.insert(&id, seed.data());
-                check!(
-                    step,
-                    op,
-                    got.as_ref().map(|s| *s.lifetime()) == want,
-                    "got {:?}, model {:?}",
-                    got.map(|s| *s.lifetime()),
-                    want
-                );
-            }
-            Op::Set(slot, seed) => {
-                let id = pick(slot);
-                let s = store.set(&id, seed.data()).await.map_err(err)?;
-                let want = model.set(&id, seed.data());
-                check!(
-                    step,
-                    op,
-                    s.lifetime() == &want,
-                    "lifetime {:?}, model {:?}",
-                    s.lifetime(),
-                    want
-                );
-            }
-            Op::Load(slot) => {
-                let id = pick(slot);
-                let got = store.load(&id).await.map_err(err)?;
-                match (got, model.live(&id)) {
-                    (None, None) => {}
-                    (Some(s), Some(m)) => {
-                        check!(
-                            step,
-                            op,
-                            s.data() == &m.data,
-                            "data {:?}, model {:?}",
-                            s.data(),
-                            m.data
-                        );
-                        check!(
-                            step,
-                            op,
-                            s.lifetime() == &m.lifetime,
-                            "lifetime {:?}, model {:?}",
-                            s.lifetime(),
-                            m.lifetime
-                        );
-                        let v = m.version;
-                        loaded.insert(id, (s, v));
-                    }
-                    (got, want) => check!(
-                        step,
-                        op,
-                        false,
-                        "got {:?}, model {:?}",
-                        got.map(|s| s.data().clone()),
-                        want.map(|m| &m.data)
-                    ),
+            Op::Create(seed, opts) => {
+                let (options, idle, life) = opts.at(now);
+                let got = put_seen(self.store().create_with(seed.data(), options).await);
+                // A fresh id: only an already expired lifetime can refuse it.
+                let id = match &got {
+                    Ok(s) => s.id().clone(),
+                    Err(_) => SessionId::generate(),
+                };
+                ensure(!self.pool.contains(&id), || "create reused an id".into())?;
+                let want = self.model.put(&id, seed.data(), Mode::Create, idle, life);
+                check_put(&mut self.versions, &id, &got, &want)?;
+                if let Ok(s) = got {
+                    self.note(&s);
+                    self.pool.push(id);
                 }
             }
-            Op::Save(slot, seed) => {
-                let id = pick(slot);
-                let Some((mut session, at)) = loaded.get(&id).cloned() else {
-                    continue;
+            Op::Put(slot, kind, seed, opts) => {
+                let id = self.pick(*slot);
+                let (mode, model_mode) = match kind {
+                    PutKind::Create => (PutMode::Create, Mode::Create),
+                    PutKind::Upsert => (PutMode::Upsert, Mode::Upsert),
+                    PutKind::IfLive => (PutMode::IfLive, Mode::IfLive),
+                    _ => match self.version_for(&id, *kind) {
+                        Some((v, m)) => (PutMode::IfVersion(v), Mode::IfVersion(m)),
+                        None => return Ok(()),
+                    },
                 };
-                *session.data_mut() = seed.data();
-                let got = store.save(session).await;
-                let want = model.save(&id, at, seed.data());
-                match (got, want) {
-                    (Ok(s), Ok((lt, v))) => {
-                        check!(
-                            step,
-                            op,
-                            s.lifetime() == &lt,
-                            "lifetime {:?}, model {:?}",
-                            s.lifetime(),
-                            lt
-                        );
-                        loaded.insert(id, (s, v));
+                let (options, idle, life) = opts.at(now);
+                let data = Arc::new(seed.data());
+                let got = put_seen(self.store().put(&id, data, mode, options).await);
+                let want = self.model.put(&id, seed.data(), model_mode, idle, life);
+                check_put(&mut self.versions, &id, &got, &want)?;
+                if let Ok(s) = got {
+                    self.note(&s);
+                }
+            }
+            Op::Load(slot) => {
+                let id = self.pick(*slot);
+                let got = self.store().load(&id).await.map_err(unexpected)?;
+                match (got, self.model.live(&id).cloned()) {
+                    (None, None) => {}
+                    (Some(s), Some(m)) => {
+                        check_session(&mut self.versions, &id, &s, &m)?;
+                        self.note(&s);
+                        self.loaded.insert(id, (s, m.life));
                     }
-                    (Err(Error::Conflict), Err("Conflict"))
-                    | (Err(Error::NotFound), Err("NotFound")) => {}
-                    (got, want) => check!(
-                        step,
-                        op,
-                        false,
-                        "got {:?}, model {:?}",
-                        got.map(|s| *s.lifetime()),
-                        want
-                    ),
+                    (got, want) => {
+                        return Err(format!(
+                            "got {:?}, model {:?}",
+                            got.map(|s| s.data().clone()),
+                            want.map(|m| m.data)
+                        ))
+                    }
                 }
             }
             Op::Exists(slot) => {
-                let id = pick(slot);
-                let got = store.exists(&id).await.map_err(err)?;
-                check!(step, op, got == model.live(&id).is_some(), "got {got}");
+                let id = self.pick(*slot);
+                let got = self.store().exists(&id).await.map_err(unexpected)?;
+                let want = self.model.live(&id).is_some();
+                ensure(got == want, || format!("got {got}, model {want}"))?;
             }
             Op::Delete(slot) => {
-                let id = pick(slot);
-                let got = store.delete(&id).await.map_err(err)?;
-                let want = model.delete(&id);
-                check!(step, op, got == want, "got {got}, model {want}");
+                let id = self.pick(*slot);
+                let got = self.store().delete(&id).await.map_err(unexpected)?;
+                let want = self.model.delete(&id);
+                ensure(got == want, || format!("got {got}, model {want}"))?;
             }
             Op::Refresh(slot) => {
-                let id = pick(slot);
-                let got = store.refresh(&id).await.map_err(err)?;
-                let want = model.refresh(&id);
-                check!(step, op, got == want, "got {got}, model {want}");
+                let id = self.pick(*slot);
+                let got = self.store().refresh(&id).await.map_err(unexpected)?;
+                let want = self.model.refresh(&id);
+                ensure(got == want, || format!("got {got}, model {want}"))?;
             }
             Op::Rotate(slot) => {
-                let id = pick(slot);
-                let got = store.rotate(&id).await.map_err(err)?;
-                match got {
-                    None => check!(
-                        step,
-                        op,
-                        model.live(&id).is_none(),
-                        "rotate found nothing, model has it"
-                    ),
+                let id = self.pick(*slot);
+                match self.store().rotate(&id).await.map_err(unexpected)? {
+                    None => ensure(self.model.live(&id).is_none(), || {
+                        "rotate found nothing, model has it".into()
+                    })?,
                     Some(s) => {
-                        check!(step, op, !pool.contains(s.id()), "rotate reused an id");
-                        let m = model.rotate(&id, s.id());
-                        check!(
-                            step,
-                            op,
-                            m.is_some(),
-                            "rotate moved a session the model lacks"
-                        );
-                        let m = m.expect("checked");
-                        check!(
-                            step,
-                            op,
-                            s.data() == &m.data && s.lifetime() == &m.lifetime,
-                            "got {:?} {:?}, model {:?} {:?}",
-                            s.data(),
-                            s.lifetime(),
-                            m.data,
-                            m.lifetime
-                        );
-                        pool.push(s.id().clone());
+                        let new_id = s.id().clone();
+                        ensure(!self.pool.contains(&new_id), || {
+                            "rotate reused an id".into()
+                        })?;
+                        let m = self
+                            .model
+                            .rotate(&id, &new_id)
+                            .ok_or_else(|| "rotate moved a session the model lacks".to_string())?;
+                        check_session(&mut self.versions, &new_id, &s, &m)?;
+                        self.note(&s);
+                        self.pool.push(new_id);
                     }
                 }
             }
             Op::Count => {
-                let got = store.count().await.map_err(err)?;
-                check!(
-                    step,
-                    op,
-                    got == model.count(),
-                    "got {got}, model {}",
-                    model.count()
-                );
+                let got = self.store().count().await.map_err(unexpected)?;
+                let want = self.model.count();
+                ensure(got == want, || format!("got {got}, model {want}"))?;
             }
             Op::ListUser(u) => {
-                let mut got: Vec<_> = store
+                let mut got: Vec<_> = self
+                    .store()
                     .list_user(USERS[*u])
                     .await
-                    .map_err(err)?
-                    .into_iter()
-                    .map(|s| (s.handle.to_string(), s.lifetime))
-                    .collect();
-                got.sort_by(|a, b| a.0.cmp(&b.0));
-                let want = model.list_user(USERS[*u]);
-                check!(step, op, got == want, "got {got:?}, model {want:?}");
+                    .map_err(unexpected)?;
+                got.sort_by(|a, b| a.handle.as_str().cmp(b.handle.as_str()));
+                let want = self.model.list_user(USERS[*u]);
+                let got_handles: Vec<_> = got.iter().map(|s| s.handle.to_string()).collect();
+                let want_handles: Vec<_> = want.iter().map(|(h, _)| h.clone()).collect();
+                ensure(got_handles == want_handles, || {
+                    format!("listed {got_handles:?}, model {want_handles:?}")
+                })?;
+                for (g, (_, w)) in got.iter().zip(&want) {
+                    check_life(&g.lifetime, w)?;
+                }
             }
             Op::DeleteUser(u) => {
-                let got = store.delete_user(USERS[*u]).await.map_err(err)?;
-                let want = model.delete_user(USERS[*u]);
-                check!(step, op, got == want, "got {got}, model {want}");
+                let got = self
+                    .store()
+                    .delete_user(USERS[*u])
+                    .await
+                    .map_err(unexpected)?;
+                let want = self.model.delete_user(USERS[*u]);
+                ensure(got == want, || format!("got {got}, model {want}"))?;
             }
             Op::Cleanup => {
-                let got = store.cleanup().await.map_err(err)?;
-                let most = model.cleanup();
-                check!(
-                    step,
-                    op,
-                    got.removed <= most,
-                    "removed {}, at most {most}",
-                    got.removed
-                );
+                let got = self.store().cleanup().await.map_err(unexpected)?;
+                let most = self.model.cleanup();
+                ensure(got.removed <= most, || {
+                    format!("removed {}, at most {most} had expired", got.removed)
+                })?;
             }
-            Op::Scan(page) => {
-                let records: Vec<SessionRecord> =
-                    sessions_of(store, *page).try_collect().await.map_err(err)?;
-                let mut got = BTreeMap::new();
-                for r in records {
-                    if store.capabilities().keeps_tokens {
-                        check!(
-                            step,
-                            op,
-                            r.id.as_ref().map(|id| id.handle()) == Some(r.handle.clone()),
-                            "record without its token"
-                        );
-                    }
-                    got.insert(r.handle.to_string(), (r.data, r.lifetime));
-                }
-                let want: BTreeMap<_, _> = model
-                    .sessions
-                    .iter()
-                    .filter(|(_, s)| s.lifetime.is_live(model.now))
-                    .map(|(id, s)| (id.handle().to_string(), (s.data.clone(), s.lifetime)))
-                    .collect();
-                check!(step, op, got == want, "got {got:?}, model {want:?}");
-            }
+            Op::Scan(page) => self.scan(*page).await?,
             Op::Import(slot) => {
-                let id = pick(slot);
-                let Some((session, _)) = loaded.get(&id) else {
-                    continue;
+                let id = self.pick(*slot);
+                let Some((session, life)) = self.loaded.get(&id).cloned() else {
+                    return Ok(());
                 };
-                let record = SessionRecord::from_session(session);
-                let got = store.import(record.clone()).await.map_err(err)?;
-                let want = model.import(&id, record.data, record.lifetime);
-                let got_name = match got {
-                    ImportOutcome::Imported => "Imported",
-                    ImportOutcome::AlreadyPresent => "AlreadyPresent",
-                    ImportOutcome::Expired => "Expired",
+                let record = SessionRecord::from_session(&session);
+                let got = self
+                    .store()
+                    .import(record.clone())
+                    .await
+                    .map_err(unexpected)?;
+                let want = self
+                    .model
+                    .put(&id, record.data, Mode::Create, None, Some(life));
+                let expected = match want {
+                    Ok(_) => ImportOutcome::Imported,
+                    Err(Refusal::AlreadyExists) => ImportOutcome::AlreadyPresent,
+                    Err(_) => ImportOutcome::Expired,
                 };
-                check!(step, op, got_name == want, "got {got_name}, model {want}");
+                ensure(got == expected, || {
+                    format!("got {got:?}, model {expected:?}")
+                })?;
             }
             Op::Advance(secs) => {
-                cx.advance_secs(*secs);
-                model.now = cx.clock.now();
+                self.cx.advance_secs(*secs);
+                self.model.set_now(self.cx.now());
             }
         }
+        Ok(())
     }
-    Ok(())
+
+    async fn scan(&mut self, page: usize) -> Result<(), String> {
+        let records: Vec<SessionRecord> = sessions_of(self.store(), page)
+            .try_collect()
+            .await
+            .map_err(unexpected)?;
+        let keeps_tokens = self.store().capabilities().keeps_tokens;
+        let mut got = BTreeMap::new();
+        for r in records {
+            if keeps_tokens {
+                ensure(
+                    r.id.as_ref().map(|id| id.handle()) == Some(r.handle.clone()),
+                    || "record without its token".into(),
+                )?;
+            }
+            got.insert(r.handle.to_string(), r);
+        }
+        let want: BTreeMap<_, _> = self
+            .model
+            .live_sessions()
+            .map(|(id, s)| (id.handle().to_string(), s))
+            .collect();
+        ensure(got.keys().eq(want.keys()), || {
+            format!(
+                "yielded {:?}, model {:?}",
+                got.keys().collect::<Vec<_>>(),
+                want.keys().collect::<Vec<_>>()
+            )
+        })?;
+        for (handle, r) in &got {
+            let m = want[handle];
+            ensure(r.data == m.data, || {
+                format!("data {:?}, model {:?}", r.data, m.data)
+            })?;
+            check_life(&r.lifetime, &m.life)?;
+        }
+        Ok(())
+    }
 }

@@ -60,15 +60,33 @@ pub fn redis(rows: &[CellRow]) -> Vec<Check> {
     checks
 }
 
-/// The memory goal: ahead of tower-sessions' `MemoryStore` at 2 and 16 tasks.
+/// The memory goals: ahead of tower-sessions' `MemoryStore` at 2 and 16 tasks; `put` at
+/// least even with its `save` at 1 task and at least twice as fast at 16.
 pub fn memory(rows: &[CellRow]) -> Vec<Check> {
     let mut checks = Vec::new();
-    for op in ["get", "set", "update"] {
+    for op in ["get", "set", "put", "update"] {
         for tasks in [2, 16] {
             checks.push(ahead(rows, op, tasks, "tower-sessions", 1.0));
         }
     }
+    let mut at_1 = ahead(rows, "put", 1, "tower-sessions", 1.0);
+    at_1.goal = "put at 1 task: ours ≥ 1.0× tower-sessions' save".into();
+    at_1.met = at_1
+        .met
+        .map(|_| ratio_of(rows, "put", 1).is_some_and(|x| x >= 1.0));
+    checks.push(at_1);
+    let mut at_16 = ahead(rows, "put", 16, "tower-sessions", 2.0);
+    at_16.goal = "put at 16 tasks: ours ≥ 2× tower-sessions' save".into();
+    at_16.met = at_16
+        .met
+        .map(|_| ratio_of(rows, "put", 16).is_some_and(|x| x >= 2.0));
+    checks.push(at_16);
     checks
+}
+
+fn ratio_of(rows: &[CellRow], op: &str, tasks: usize) -> Option<f64> {
+    let r = cell(rows, op, tasks)?;
+    Some(r.of("ours")?.ops_per_sec / r.of("tower-sessions")?.ops_per_sec)
 }
 
 /// The count goal: under 1 ms at 1M sessions (the largest size measured when not).

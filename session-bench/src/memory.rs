@@ -6,7 +6,8 @@
 //! | op | ours | tower-sessions | raw `DashMap<String, String>` |
 //! |---|---|---|---|
 //! | get | `get` (= `load`) | `load` (clones the `Record`) | `get` + clone of the JSON `String` |
-//! | set | `set(id, data)` | `save(&record)` | `insert(token, json)` (pre-encoded JSON) |
+//! | set | `set(id, data.clone())` (the caller's map, deep-copied for the call) | `save(&record)` (deep-copies the record inside) | `insert(token, json)` (pre-encoded JSON) |
+//! | put | `put(id, data, Upsert)` with the data in an `Arc` the caller already holds (no copy: the store keeps that `Arc`) | `save(&record)` | `insert(token, json)` |
 //! | update | `update(id, \|d\| …)` | `load`, change, `save` | `get_mut`, parse, change, encode |
 
 use std::hint::black_box;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 
 use dashmap::DashMap;
 use serde_json::json;
-use session_core::{SessionData, SessionId, SessionStoreExt};
+use session_core::{
+    PutMode, SessionData, SessionId, SessionStore as _, SessionStoreExt, WriteOptions,
+};
 use session_memory::MemoryStore;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -34,6 +37,7 @@ struct Fixture {
     ours: MemoryStore,
     ids: Vec<SessionId>,
     data: Vec<SessionData>,
+    shared: Vec<Arc<SessionData>>,
     tower: tower_sessions::MemoryStore,
     records: Vec<Record>,
     raw: DashMap<String, String>,
@@ -67,10 +71,12 @@ async fn fixture() -> Arc<Fixture> {
         tokens.push(token);
         json.push(text);
     }
+    let shared = data.iter().cloned().map(Arc::new).collect();
     Arc::new(Fixture {
         ours,
         ids,
         data,
+        shared,
         tower,
         records,
         raw,
@@ -134,6 +140,37 @@ fn set(fx: &Arc<Fixture>) -> Vec<Contender> {
     ]
 }
 
+fn put(fx: &Arc<Fixture>) -> Vec<Contender> {
+    let (a, b, c) = (fx.clone(), fx.clone(), fx.clone());
+    vec![
+        Contender::new("raw DashMap", move |t, i| {
+            let k = slot(t, i, PER_TASK);
+            black_box(a.raw.insert(a.tokens[k].clone(), a.json[k].clone()));
+            std::future::ready(())
+        }),
+        Contender::new("ours", move |t, i| {
+            let fx = b.clone();
+            async move {
+                let k = slot(t, i, PER_TASK);
+                let data = fx.shared[k].clone();
+                let put = fx
+                    .ours
+                    .put(&fx.ids[k], data, PutMode::Upsert, WriteOptions::new());
+                black_box(put.await.unwrap());
+            }
+        }),
+        Contender::new("tower-sessions", move |t, i| {
+            let fx = c.clone();
+            async move {
+                fx.tower
+                    .save(&fx.records[slot(t, i, PER_TASK)])
+                    .await
+                    .unwrap();
+            }
+        }),
+    ]
+}
+
 fn update(fx: &Arc<Fixture>) -> Vec<Contender> {
     let (a, b, c) = (fx.clone(), fx.clone(), fx.clone());
     vec![
@@ -176,9 +213,10 @@ fn update(fx: &Arc<Fixture>) -> Vec<Contender> {
 /// Runs the memory table: every op at every task count in [`TASKS`].
 pub async fn run(plan: Plan) -> Vec<CellRow> {
     let fx = fixture().await;
-    let ops: [(&'static str, Vec<Contender>); 3] = [
+    let ops: [(&'static str, Vec<Contender>); 4] = [
         ("get", get(&fx)),
         ("set", set(&fx)),
+        ("put", put(&fx)),
         ("update", update(&fx)),
     ];
     let mut rows = Vec::new();

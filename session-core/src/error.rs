@@ -21,10 +21,16 @@ pub enum Error {
         /// Why the token was rejected (never the token itself).
         reason: &'static str,
     },
-    /// The session was written by someone else since it was loaded. Load it again and retry,
-    /// or use [`SessionStoreExt::update`](crate::SessionStoreExt::update), which does.
+    /// The session was written by someone else since it was loaded (a
+    /// [`PutMode::IfVersion`](crate::PutMode::IfVersion) put lost the race). Repeating the same
+    /// put can never succeed: load again and re-apply the change, as
+    /// [`SessionStoreExt::update`](crate::SessionStoreExt::update) does.
     #[error("session changed since it was loaded")]
     Conflict,
+    /// A live session already has this id (a [`PutMode::Create`](crate::PutMode::Create) put);
+    /// it was left as it was. Create under a fresh id instead.
+    #[error("a live session already has this id")]
+    AlreadyExists,
     /// The session does not exist (any more): deleted, rotated away or expired. A save never
     /// brings it back.
     #[error("session not found or expired")]
@@ -61,8 +67,8 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
-    /// The backend could not be reached or did not answer in time. Safe to retry later: see
-    /// [`Error::is_retryable`].
+    /// The backend could not be reached, did not answer in time, or is failing over: the one
+    /// [retryable](Error::is_retryable) error.
     #[error("{backend} backend unavailable: {source}")]
     Unavailable {
         /// Which backend (`"redis"`, `"sentinel"`, …).
@@ -100,10 +106,24 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the same call may succeed if repeated later (backend unavailable, timeouts,
-    /// failover in progress) or right away after reloading ([`Error::Conflict`]).
+    /// True when the failure is transient: the same call, unchanged, may succeed if repeated
+    /// later (the backend was unreachable, timed out or was failing over), so a caller may
+    /// retry it with backoff. Only [`Error::Unavailable`] is.
+    ///
+    /// Everything else fails the same way however often it is repeated: the input is refused
+    /// ([`Error::InvalidId`], [`Error::TooLarge`], [`Error::InvalidData`]), the precondition
+    /// does not hold ([`Error::NotFound`], [`Error::AlreadyExists`], and [`Error::Conflict`],
+    /// whose remedy is to load again and re-apply, not to repeat), or the setup is wrong.
+    ///
+    /// A write that failed with `Unavailable` may or may not have been applied (the request
+    /// may have reached the server before the connection broke). Repeating it is safe for the
+    /// idempotent modes ([`PutMode::Upsert`](crate::PutMode::Upsert),
+    /// [`PutMode::IfLive`](crate::PutMode::IfLive), `delete`, `refresh`); a repeated
+    /// [`PutMode::Create`](crate::PutMode::Create) or
+    /// [`PutMode::IfVersion`](crate::PutMode::IfVersion) that was applied the first time
+    /// reports [`Error::AlreadyExists`] or [`Error::Conflict`].
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Unavailable { .. } | Error::Conflict)
+        matches!(self, Error::Unavailable { .. })
     }
 
     /// Builds [`Error::Config`].

@@ -1,12 +1,15 @@
 //! Conveniences built once from the primitives, for every store.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, StreamExt as _};
 
 use crate::data::SessionData;
 use crate::error::{Error, Result};
 use crate::id::SessionId;
-use crate::session::{ScanCursor, Session, SessionRecord, WriteOptions};
+use crate::session::{ImportOutcome, PutMode, ScanCursor, Session, SessionRecord, WriteOptions};
 use crate::store::SessionStore;
 
 /// How many times [`SessionStoreExt::update`] reloads and retries after a conflict. High on
@@ -30,6 +33,11 @@ pub const DEFAULT_SCAN_PAGE: usize = 500;
 ///   session back.
 /// - `rotate_racing_update_loses_nothing`: an update that reports success while a rotation
 ///   runs is visible under the new id; the old id is dead.
+/// - `import_keeps_lifetime`: an imported record loads with its data, `created_at`, idle
+///   timeout, idle expiry and absolute expiry.
+/// - `import_never_overwrites`: a live session under the id gives `AlreadyPresent` and is
+///   left as it was.
+/// - `import_of_expired_record_is_skipped`: gives `Expired` and writes nothing.
 #[async_trait]
 pub trait SessionStoreExt: SessionStore {
     /// Stores `data` under a freshly minted id with the default lifetime; never overwrites.
@@ -39,12 +47,14 @@ pub trait SessionStoreExt: SessionStore {
 
     /// [`create`](Self::create) with options (a per-session idle timeout).
     async fn create_with(&self, data: SessionData, options: WriteOptions) -> Result<Session> {
+        let data = Arc::new(data);
         loop {
             let id = SessionId::generate();
             // A collision of 256-bit random ids does not happen in practice; looping keeps
             // "never overwrites" true even if the generator were broken.
-            if let Some(session) = self.insert(&id, data.clone(), options).await? {
-                return Ok(session);
+            match self.put(&id, data.clone(), PutMode::Create, options).await {
+                Err(Error::AlreadyExists) => continue,
+                other => return other,
             }
         }
     }
@@ -54,9 +64,48 @@ pub trait SessionStoreExt: SessionStore {
         self.load(id).await
     }
 
-    /// The existing service's `set(id, data)`: upsert with the default idle timeout.
-    async fn set(&self, id: &SessionId, data: SessionData) -> Result<Session> {
-        self.set_with(id, data, WriteOptions::default()).await
+    /// The existing service's `set(id, data)`: a [`PutMode::Upsert`] with the default
+    /// options. (It hands back `put`'s own future: one allocation per call, not two.)
+    fn set<'a>(&'a self, id: &'a SessionId, data: SessionData) -> BoxFuture<'a, Result<Session>> {
+        self.put(id, Arc::new(data), PutMode::Upsert, WriteOptions::default())
+    }
+
+    /// Writes back a loaded session whose data the caller changed, if nobody wrote it since:
+    /// a [`PutMode::IfVersion`] at the version it was loaded with. [`Error::Conflict`] if it
+    /// was written meanwhile, [`Error::NotFound`] if it is gone (never brought back).
+    async fn save(&self, session: Session) -> Result<Session> {
+        let mode = PutMode::IfVersion(session.version());
+        let id = session.id().clone();
+        self.put(
+            &id,
+            session.shared_data().clone(),
+            mode,
+            WriteOptions::default(),
+        )
+        .await
+    }
+
+    /// Writes a record taken from another store, keeping its lifetime (a
+    /// [`PutMode::Create`] with [`WriteOptions::lifetime`]): for migration. Never overwrites a
+    /// live session. A record without a token ([`Capabilities::keeps_tokens`](crate::Capabilities)
+    /// false at its source) gives [`Error::Unsupported`].
+    async fn import(&self, record: SessionRecord) -> Result<ImportOutcome> {
+        let Some(id) = record.id else {
+            return Err(Error::Unsupported {
+                backend: self.backend(),
+                operation: "import without a token",
+            });
+        };
+        let options = WriteOptions::new().with_lifetime(record.lifetime);
+        match self
+            .put(&id, Arc::new(record.data), PutMode::Create, options)
+            .await
+        {
+            Ok(_) => Ok(ImportOutcome::Imported),
+            Err(Error::AlreadyExists) => Ok(ImportOutcome::AlreadyPresent),
+            Err(Error::NotFound) => Ok(ImportOutcome::Expired),
+            Err(other) => Err(other),
+        }
     }
 
     /// Load, change, save; on [`Error::Conflict`] load again and re-apply `change`, up to

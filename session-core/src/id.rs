@@ -33,8 +33,21 @@ pub const SESSION_ID_LEN: usize = 43;
 /// assert!("not a token".parse::<SessionId>().is_err());
 /// # Ok::<(), session_core::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SessionId(Arc<str>);
+
+/// Hashes the first [`HASHED_PREFIX`] characters only: 96 random bits are plenty for a hash
+/// table, and in-memory stores hash an id on every operation. Equal ids still hash equal, and
+/// the table's keyed hasher still keeps chosen tokens from colliding on purpose.
+impl std::hash::Hash for SessionId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let bytes = self.0.as_bytes();
+        state.write(&bytes[..bytes.len().min(HASHED_PREFIX)]);
+    }
+}
+
+/// How many characters of a token [`SessionId`]'s `Hash` reads (16 base64 characters: 96 bits).
+const HASHED_PREFIX: usize = 16;
 
 impl SessionId {
     /// Mints a fresh id from the operating system's random generator.

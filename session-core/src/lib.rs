@@ -9,18 +9,20 @@
 //! - [`Session`]: a JSON object of data (`serde_json::Map`) with its [`Lifetime`] (idle
 //!   timeout slid by activity, optional absolute lifetime) and a [`Version`] for optimistic
 //!   concurrency.
-//! - [`SessionStore`]: the primitives every backend implements atomically; its `# Behavior`
-//!   lists are the specification, each bullet checked on every backend by the
-//!   `conformance-tests` crate. [`SessionStoreExt`] adds `create`, `get`, `set`, `update`
-//!   (retrying on conflict) and streaming iteration, once, for all stores.
+//! - [`SessionStore`]: the ten primitives every backend implements atomically, with one write,
+//!   [`put`](SessionStore::put), whose [`PutMode`] states its precondition (`Create`,
+//!   `Upsert`, `IfLive`, `IfVersion`); its `# Behavior` lists are the specification, each
+//!   bullet checked on every backend by the `conformance-tests` crate. [`SessionStoreExt`]
+//!   adds `create`, `get`, `set`, `save`, `update` (retrying on conflict), `import` and
+//!   streaming iteration, once, for all stores.
 //! - [`Clock`]: injectable time, so expiry is deterministic in tests on every backend.
 //! - [`SessionConfig`]: `SESSION_TTL`, `SESSION_KEY_PREFIX`, … from the environment.
 //! - [`Error`]: one `#[non_exhaustive]` enum of things a caller can act on.
 //!
 //! Why optimistic concurrency: the service this library replaces loaded a session, changed
 //! one key and wrote the whole object back, so two requests changing different keys lost one
-//! change. Here a stale save fails with [`Error::Conflict`] and `update` re-applies the change
-//! to the fresh session.
+//! change. Here a stale save (a [`PutMode::IfVersion`] put) fails with [`Error::Conflict`] and
+//! `update` re-applies the change to the fresh session.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -51,12 +53,14 @@ mod time;
 pub use config::{
     parse_var, SessionConfig, DEFAULT_IDLE_TIMEOUT, DEFAULT_KEY_PREFIX, DEFAULT_MAX_SESSION_BYTES,
 };
-pub use data::{encode_data, encoded_len, user_of, validate_data, SessionData, RESERVED_KEY};
+pub use data::{
+    encode_data, encoded_len, user_of, user_ref, validate_data, SessionData, RESERVED_KEY,
+};
 pub use error::{BoxError, Error, Result};
 pub use ext::{sessions_of, SessionStoreExt, DEFAULT_SCAN_PAGE, DEFAULT_UPDATE_ATTEMPTS};
 pub use id::{SessionHandle, SessionId, SESSION_ID_BYTES, SESSION_ID_LEN};
 pub use session::{
-    CleanupReport, ImportOutcome, Lifetime, ScanCursor, ScanPage, Session, SessionRecord,
+    CleanupReport, ImportOutcome, Lifetime, PutMode, ScanCursor, ScanPage, Session, SessionRecord,
     SessionSummary, Version, WriteOptions,
 };
 pub use store::{Capabilities, SessionStore};

@@ -65,14 +65,14 @@ impl Lifetime {
 }
 
 /// Version of a stored session, for optimistic concurrency. Opaque: it changes on every
-/// write (`set`, `save`, `refresh`, `rotate`, `import`) and is only compared for equality.
+/// write (`put`, `refresh`, `rotate`) and is only compared for equality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Version(pub u64);
 
 /// A session as loaded from a store: its id, data, lifetime and the version it was loaded at.
 ///
 /// Change the data with [`Session::insert`], [`Session::remove`] or [`Session::data_mut`], then
-/// hand it to [`SessionStore::save`](crate::SessionStore::save), which fails with
+/// hand it to [`SessionStoreExt::save`](crate::SessionStoreExt::save), which fails with
 /// [`Error::Conflict`] if someone else wrote the session in between.
 ///
 /// The data is shared copy-on-write, so loading from an in-memory store clones no JSON.
@@ -229,11 +229,91 @@ impl Session {
     }
 }
 
-/// Options for a write that may create a session.
+/// The precondition a [`SessionStore::put`](crate::SessionStore::put) checks, atomically
+/// with its write. Each names what the caller knows and means, so no caller needs a
+/// check-then-act (`exists`, then write) that a concurrent logout could slip between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PutMode {
+    /// Only if no live session has the id: a new session, never an overwrite. A live one
+    /// gives [`Error::AlreadyExists`] and is left as it was.
+    Create,
+    /// Whether or not a live session is there: the existing service's `set(id, data)`.
+    Upsert,
+    /// Replace a live session whatever its version (last writer wins). A deleted, rotated
+    /// away or expired one gives [`Error::NotFound`] and stays absent: a logout sticks.
+    IfLive,
+    /// Compare-and-set: replace the live session only if it is still at this version. A newer
+    /// version gives [`Error::Conflict`]; a gone session gives [`Error::NotFound`].
+    IfVersion(Version),
+}
+
+/// Options of a [`SessionStore::put`](crate::SessionStore::put). Build with
+/// [`WriteOptions::new`] and the `with_…` methods (the struct may gain fields).
+///
+/// ```
+/// use std::time::Duration;
+/// use session_core::WriteOptions;
+///
+/// let options = WriteOptions::new().with_idle_timeout(Duration::from_secs(300));
+/// assert_eq!(options.idle_timeout, Some(Duration::from_secs(300)));
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WriteOptions {
-    /// Idle timeout for this session instead of the store's default.
+    /// Idle timeout for this session. `None`: a live session keeps its own, a new one gets the
+    /// store's default (`SESSION_TTL`).
     pub idle_timeout: Option<Duration>,
+    /// The exact lifetime to store instead of one derived from the store's clock: for copying
+    /// sessions between stores (see [`SessionStoreExt::import`](crate::SessionStoreExt::import)).
+    /// Overrides `idle_timeout`. A lifetime already over by the store's clock stores nothing.
+    pub lifetime: Option<Lifetime>,
+}
+
+impl WriteOptions {
+    /// No options: the store's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets [`WriteOptions::idle_timeout`].
+    pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> Self {
+        self.idle_timeout = Some(idle_timeout);
+        self
+    }
+
+    /// Sets [`WriteOptions::lifetime`].
+    pub fn with_lifetime(mut self, lifetime: Lifetime) -> Self {
+        self.lifetime = Some(lifetime);
+        self
+    }
+
+    /// The lifetime a put at `now` stores, given the live session it replaces (if any) and the
+    /// store's defaults: the one rule every backend applies.
+    ///
+    /// - a given [`lifetime`](Self::lifetime) as it is;
+    /// - over a live session: its creation and absolute expiry kept, its idle timeout unless
+    ///   one is given, the idle expiry slid to `now + idle timeout`;
+    /// - otherwise a fresh lifetime starting at `now`.
+    pub fn lifetime_at(
+        &self,
+        now: Timestamp,
+        live: Option<&Lifetime>,
+        default_idle: Duration,
+        absolute: Option<Duration>,
+    ) -> Lifetime {
+        if let Some(given) = self.lifetime {
+            return given;
+        }
+        match live {
+            Some(current) => Lifetime {
+                idle_timeout: self.idle_timeout.unwrap_or(current.idle_timeout),
+                ..*current
+            }
+            .touched(now),
+            None => Lifetime::starting(now, self.idle_timeout.unwrap_or(default_idle), absolute),
+        }
+    }
 }
 
 /// What listing a user's sessions returns: no token, only the handle and the lifetime.
@@ -270,7 +350,7 @@ impl SessionRecord {
     }
 }
 
-/// Result of [`SessionStore::import`](crate::SessionStore::import).
+/// Result of [`SessionStoreExt::import`](crate::SessionStoreExt::import) and of bulk copies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImportOutcome {
     /// The record was written.

@@ -4,6 +4,7 @@
 //! `conformance-tests` case that checks it on every backend.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -11,23 +12,54 @@ use crate::data::SessionData;
 use crate::error::Result;
 use crate::id::SessionId;
 use crate::session::{
-    CleanupReport, ImportOutcome, ScanCursor, ScanPage, Session, SessionRecord, SessionSummary,
-    WriteOptions,
+    CleanupReport, PutMode, ScanCursor, ScanPage, Session, SessionSummary, WriteOptions,
 };
 
-/// What a backend can do beyond the contract every store meets.
+/// Who a backend is and what it can do beyond the contract every store meets.
+///
+/// ```
+/// use session_core::Capabilities;
+///
+/// let caps = Capabilities::new("mine").with_keeps_tokens(false);
+/// assert_eq!((caps.backend, caps.keeps_tokens), ("mine", false));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Capabilities {
-    /// Iteration yields tokens ([`SessionRecord::id`] is `Some`). False for stores that hash
-    /// ids at rest: they can list, revoke and migrate by handle, but cannot give tokens back.
+    /// The backend's name for logs and errors (`"memory"`, `"redis"`, …).
+    pub backend: &'static str,
+    /// Iteration yields tokens ([`SessionRecord::id`](crate::SessionRecord) is `Some`). False
+    /// for stores that hash ids at rest: they can list, revoke and migrate by handle, but
+    /// cannot give tokens back.
     pub keeps_tokens: bool,
+}
+
+impl Capabilities {
+    /// A backend named `backend` that keeps tokens.
+    pub fn new(backend: &'static str) -> Self {
+        Capabilities {
+            backend,
+            keeps_tokens: true,
+        }
+    }
+
+    /// Sets [`Capabilities::keeps_tokens`].
+    pub fn with_keeps_tokens(mut self, keeps_tokens: bool) -> Self {
+        self.keeps_tokens = keeps_tokens;
+        self
+    }
 }
 
 /// A session store: the primitive operations every backend implements natively and atomically.
 ///
 /// Object safe: services hold an `Arc<dyn SessionStore>`. Conveniences built from these
-/// primitives (`create`, `get`, `update` with retry, streaming iteration) live once, in
-/// [`SessionStoreExt`](crate::SessionStoreExt), implemented for every store.
+/// primitives (`create`, `get`, `set`, `save`, `update` with retry, `import`, streaming
+/// iteration) live once, in [`SessionStoreExt`](crate::SessionStoreExt), implemented for every
+/// store. A backend implements ten methods; `backend`, `exists` and `count` have defaults
+/// built from them, which a backend overrides when it can do better.
+///
+/// Every write of data is one [`put`](SessionStore::put), whose [`PutMode`] states its
+/// precondition, checked atomically with the write.
 ///
 /// Time comes from the store's [`Clock`](crate::Clock): a session is live while
 /// `now < expires_at` (see [`Lifetime`](crate::Lifetime)); an expired session behaves as absent
@@ -42,7 +74,7 @@ pub struct Capabilities {
 /// ```
 /// use std::sync::Arc;
 /// use serde_json::json;
-/// use session_core::{SessionStore, SessionStoreExt};
+/// use session_core::{PutMode, SessionStore, SessionStoreExt, WriteOptions};
 /// # async fn demo(store: Arc<dyn SessionStore>) -> session_core::Result<()> {
 /// let data = json!({"user": {"sub": "u-1", "username": "aaron"}, "csrf_token": "t"});
 /// let session = store.create(data.as_object().unwrap().clone()).await?;
@@ -51,6 +83,10 @@ pub struct Capabilities {
 /// // Two requests changing different keys both keep their change.
 /// store.update(&id, |data| { data.insert("theme".into(), json!("dark")); }).await?;
 /// assert_eq!(store.get(&id).await?.unwrap().data()["theme"], "dark");
+///
+/// // A framework's "save what the request changed": replace only a live session.
+/// let changed = Arc::new(store.get(&id).await?.unwrap().into_data());
+/// store.put(&id, changed, PutMode::IfLive, WriteOptions::new()).await?;
 ///
 /// // Login / privilege change: same data, fresh id, old id dead.
 /// let rotated = store.rotate(&id).await?.unwrap();
@@ -63,11 +99,13 @@ pub struct Capabilities {
 /// ```
 #[async_trait]
 pub trait SessionStore: Send + Sync + fmt::Debug {
-    /// The backend's name for logs and errors (`"memory"`, `"redis"`, …).
-    fn backend(&self) -> &'static str;
-
-    /// What this backend can do beyond the contract.
+    /// The backend's name and what it can do beyond the contract.
     fn capabilities(&self) -> Capabilities;
+
+    /// The backend's name for logs and errors: [`Capabilities::backend`].
+    fn backend(&self) -> &'static str {
+        self.capabilities().backend
+    }
 
     /// Loads a live session with the version it has now.
     ///
@@ -79,56 +117,57 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// - `load_does_not_extend`: loading never moves the idle expiry.
     async fn load(&self, id: &SessionId) -> Result<Option<Session>>;
 
-    /// Stores `data` under `id` only if no live session has that id: the primitive behind
-    /// [`create`](crate::SessionStoreExt::create). Returns `None` when the id is taken.
+    /// Writes `data` under `id` if `mode`'s precondition holds, atomically with the check, and
+    /// returns the session as stored (with its new version). The lifetime stored is
+    /// [`WriteOptions::lifetime_at`]: a given lifetime as it is; over a live session its
+    /// creation and absolute expiry kept and the idle expiry slid to `now + idle timeout`;
+    /// otherwise a fresh one.
     ///
     /// # Behavior
-    /// - `insert_stores_new_session`: a fresh id is stored with `created_at = now` and the
-    ///   default (or given) idle timeout and absolute lifetime.
-    /// - `insert_never_overwrites_live_session`: a live session under the id is left as it was
-    ///   and `None` is returned.
-    /// - `insert_over_expired_session_starts_fresh`: an expired session under the id counts as
-    ///   absent; the new session gets a new `created_at`.
-    async fn insert(
+    /// - `put_create_stores_new_session`: [`PutMode::Create`] of a fresh id stores it with
+    ///   `created_at = now` and the default (or given) idle timeout and absolute lifetime.
+    /// - `put_create_never_overwrites_live_session`: [`PutMode::Create`] over a live session
+    ///   fails with [`Error::AlreadyExists`](crate::Error::AlreadyExists) and leaves it as it
+    ///   was.
+    /// - `put_create_over_expired_session_starts_fresh`: an expired session under the id counts
+    ///   as absent; the new session gets a new `created_at`.
+    /// - `put_upsert_then_load`: [`PutMode::Upsert`] stores whether or not a session exists,
+    ///   and the session loads back with that data.
+    /// - `put_upsert_replaces_data_and_slides_idle_expiry`: over a live session the data is
+    ///   replaced and the idle expiry moves to `now + idle_timeout`.
+    /// - `put_upsert_keeps_creation_and_absolute_expiry`: over a live session `created_at` and
+    ///   the absolute expiry are kept (nothing extends the absolute lifetime).
+    /// - `put_upsert_over_expired_session_starts_fresh`: an expired session counts as absent.
+    /// - `put_with_idle_timeout`: [`WriteOptions::idle_timeout`] sets this session's timeout,
+    ///   on a new session and over a live one.
+    /// - `put_if_live_replaces_live_session`: [`PutMode::IfLive`] replaces a live session's
+    ///   data whatever its version, keeping `created_at` and the absolute expiry.
+    /// - `put_if_live_does_not_resurrect`: [`PutMode::IfLive`] on an unknown, deleted, rotated
+    ///   away or expired id fails with [`Error::NotFound`](crate::Error::NotFound) and the
+    ///   session stays absent (a logout sticks).
+    /// - `put_if_version_persists_changes`: [`PutMode::IfVersion`] with the loaded version
+    ///   stores the new data; the idle expiry slides; the absolute expiry and `created_at`
+    ///   are kept.
+    /// - `put_if_version_returns_the_new_version`: putting again with the returned version
+    ///   succeeds.
+    /// - `put_if_version_of_stale_session_conflicts`: if the session was written after it was
+    ///   loaded (by a put, `refresh`, `rotate` or another writer), the put fails with
+    ///   [`Error::Conflict`](crate::Error::Conflict) and writes nothing.
+    /// - `put_if_version_does_not_resurrect`: if the session was deleted, rotated away or
+    ///   expired after it was loaded, the put fails with
+    ///   [`Error::NotFound`](crate::Error::NotFound) and the session stays absent.
+    /// - `put_with_lifetime_keeps_it`: [`WriteOptions::lifetime`] is stored exactly: the
+    ///   session loads with that `created_at`, idle timeout, idle expiry and absolute expiry.
+    /// - `put_with_expired_lifetime_writes_nothing`: a given lifetime already over by the
+    ///   store's clock fails with [`Error::NotFound`](crate::Error::NotFound) and changes
+    ///   nothing.
+    async fn put(
         &self,
         id: &SessionId,
-        data: SessionData,
-        options: WriteOptions,
-    ) -> Result<Option<Session>>;
-
-    /// Stores `data` under `id` whether or not a session exists there (an upsert), and returns
-    /// the stored session. [`SessionStoreExt::set`](crate::SessionStoreExt::set) is the
-    /// existing service's `set(id, data)` on top of it.
-    ///
-    /// # Behavior
-    /// - `set_then_load`: a set session loads back with that data.
-    /// - `set_replaces_data_and_slides_idle_expiry`: on a live session the data is replaced
-    ///   and the idle expiry moves to `now + idle_timeout`.
-    /// - `set_keeps_creation_and_absolute_expiry`: on a live session `created_at` and the
-    ///   absolute expiry are kept (nothing extends the absolute lifetime).
-    /// - `set_over_expired_session_starts_fresh`: an expired session counts as absent.
-    /// - `set_with_idle_timeout`: [`WriteOptions::idle_timeout`] sets this session's timeout.
-    async fn set_with(
-        &self,
-        id: &SessionId,
-        data: SessionData,
+        data: Arc<SessionData>,
+        mode: PutMode,
         options: WriteOptions,
     ) -> Result<Session>;
-
-    /// Writes back a loaded session whose data the caller changed, if nobody wrote it since.
-    /// Returns the session as stored, with its new version.
-    ///
-    /// # Behavior
-    /// - `save_persists_changes`: the new data loads back; the idle expiry slides to
-    ///   `now + idle_timeout`; the absolute expiry and `created_at` are kept.
-    /// - `save_returns_the_new_version`: saving the returned session again succeeds.
-    /// - `save_of_stale_session_conflicts`: if the session was written after it was loaded
-    ///   (by `save`, `set`, `refresh`, `rotate` or another writer), the save fails with
-    ///   [`Error::Conflict`](crate::Error::Conflict) and writes nothing.
-    /// - `save_does_not_resurrect`: if the session was deleted, rotated away or expired after
-    ///   it was loaded, the save fails with [`Error::NotFound`](crate::Error::NotFound) and the
-    ///   session stays absent (a logout sticks).
-    async fn save(&self, session: Session) -> Result<Session>;
 
     /// Deletes a session. Returns whether a live session was removed.
     ///
@@ -153,7 +192,8 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// - `refresh_missing_is_false`: an unknown or expired id gives `false` and stores nothing.
     /// - `refresh_never_passes_absolute_expiry`: however often refreshed, the session dies at
     ///   its absolute expiry.
-    /// - `refresh_changes_the_version`: a session loaded before a refresh no longer saves.
+    /// - `refresh_changes_the_version`: a session loaded before a refresh no longer saves
+    ///   with [`PutMode::IfVersion`].
     async fn refresh(&self, id: &SessionId) -> Result<bool>;
 
     /// Moves a live session to a fresh id in one atomic step (against session fixation: on
@@ -168,10 +208,24 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 
     /// The exact number of live sessions.
     ///
+    /// The default pages through [`scan`](SessionStore::scan) and counts distinct handles:
+    /// exact, but it reads every session. Backends that keep an index override it.
+    ///
     /// # Behavior
     /// - `count_counts_live_sessions`: creations add one, deletes and expiry subtract one,
     ///   overwrites change nothing.
-    async fn count(&self) -> Result<u64>;
+    async fn count(&self) -> Result<u64> {
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = None;
+        loop {
+            let page = self.scan(cursor, crate::DEFAULT_SCAN_PAGE).await?;
+            seen.extend(page.sessions.into_iter().map(|r| r.handle));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(seen.len() as u64),
+            }
+        }
+    }
 
     /// The live sessions of a user (see [`SessionConfig::user_keys`](crate::SessionConfig)),
     /// by handle, never by token, in no particular order.
@@ -206,15 +260,4 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     ///   yielded (a backend may yield one twice if its storage is resized meanwhile: dedupe by
     ///   handle); expired sessions are not; tokens come back when the store keeps them.
     async fn scan(&self, cursor: Option<ScanCursor>, limit: usize) -> Result<ScanPage>;
-
-    /// Writes a record taken from another store, keeping its lifetime: for migration. Never
-    /// overwrites a live session.
-    ///
-    /// # Behavior
-    /// - `import_keeps_lifetime`: the imported session loads with the record's data,
-    ///   `created_at`, idle timeout, idle expiry and absolute expiry.
-    /// - `import_never_overwrites`: a live session under the id gives `AlreadyPresent` and is
-    ///   left as it was.
-    /// - `import_of_expired_record_is_skipped`: gives `Expired` and writes nothing.
-    async fn import(&self, record: SessionRecord) -> Result<ImportOutcome>;
 }

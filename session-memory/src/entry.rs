@@ -11,7 +11,9 @@ pub(crate) struct Entry {
     pub data: Arc<SessionData>,
     pub lifetime: Lifetime,
     pub version: u64,
-    pub user: Option<Box<str>>,
+    /// Shared with the entry it replaced when the user did not change, so a write whose
+    /// user is the same allocates nothing for it.
+    pub user: Option<Arc<str>>,
 }
 
 impl Entry {

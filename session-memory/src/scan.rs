@@ -6,16 +6,22 @@
 
 use std::collections::BinaryHeap;
 
-use session_core::{ScanCursor, ScanPage, SessionId, SessionRecord};
+use dashmap::DashMap;
+use session_core::{ScanCursor, ScanPage, SessionId, SessionRecord, Timestamp};
 
-use crate::store::Inner;
+use crate::entry::Entry;
 
-pub(crate) fn page(inner: &Inner, cursor: Option<ScanCursor>, limit: usize) -> ScanPage {
+/// One page of the sessions in `map` live at `now`, after `cursor`.
+pub(crate) fn page(
+    map: &DashMap<SessionId, Entry>,
+    now: Timestamp,
+    cursor: Option<ScanCursor>,
+    limit: usize,
+) -> ScanPage {
     let limit = limit.max(1);
-    let now = inner.clock.now();
     let after = cursor.map(|c| c.0);
     let mut heap: BinaryHeap<SessionId> = BinaryHeap::with_capacity(limit + 1);
-    for item in inner.map.iter() {
+    for item in map.iter() {
         let id = item.key();
         if after.as_deref().is_some_and(|a| id.expose_token() <= a) || !item.value().is_live(now) {
             continue;
@@ -38,7 +44,7 @@ pub(crate) fn page(inner: &Inner, cursor: Option<ScanCursor>, limit: usize) -> S
     let sessions = ids
         .into_iter()
         .filter_map(|id| {
-            let entry = inner.map.get(&id)?;
+            let entry = map.get(&id)?;
             entry.is_live(now).then(|| SessionRecord {
                 handle: id.handle(),
                 data: (*entry.data).clone(),

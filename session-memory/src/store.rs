@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 use session_core::{
-    user_of, validate_data, Capabilities, CleanupReport, Clock, Error, ImportOutcome, Lifetime,
-    Result, ScanCursor, ScanPage, Session, SessionConfig, SessionData, SessionId, SessionRecord,
-    SessionStore, SessionSummary, SystemClock, Timestamp, WriteOptions,
+    user_ref, validate_data, Capabilities, CleanupReport, Clock, Error, PutMode, Result,
+    ScanCursor, ScanPage, Session, SessionConfig, SessionData, SessionId, SessionStore,
+    SessionSummary, SystemClock, Timestamp, WriteOptions,
 };
 use tokio::sync::Notify;
 
@@ -40,10 +40,10 @@ pub struct MemoryStore {
 }
 
 #[derive(Debug)]
-pub(crate) struct Inner {
-    pub(crate) map: DashMap<SessionId, Entry>,
+struct Inner {
+    map: DashMap<SessionId, Entry>,
     users: DashMap<Box<str>, HashSet<SessionId>>,
-    pub(crate) clock: Arc<dyn Clock>,
+    clock: Arc<dyn Clock>,
     config: SessionConfig,
     capacity: Option<usize>,
     /// Entries in `map` (live or not yet evicted), kept exact so capacity is never overshot.
@@ -190,16 +190,12 @@ impl Inner {
         self.next_version.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn user_of(&self, data: &SessionData) -> Option<Box<str>> {
-        user_of(data, &self.config.user_keys).map(String::into_boxed_str)
-    }
-
-    fn entry(&self, data: SessionData, lifetime: Lifetime) -> Entry {
-        Entry {
-            user: self.user_of(&data),
-            data: Arc::new(data),
-            lifetime,
-            version: self.version(),
+    /// The user of `data`, sharing `live`'s allocation when it is the same user.
+    fn user_of(&self, data: &SessionData, live: Option<&Entry>) -> Option<Arc<str>> {
+        let user = user_ref(data, &self.config.user_keys)?;
+        match live.and_then(|e| e.user.as_ref()) {
+            Some(same) if **same == *user => Some(same.clone()),
+            _ => Some(Arc::from(&*user)),
         }
     }
 
@@ -249,21 +245,28 @@ impl Inner {
     }
 
     /// Removes `id` if `pred` holds for its entry; keeps the count and user index in step.
-    pub(crate) fn remove_if(
-        &self,
-        id: &SessionId,
-        pred: impl FnOnce(&Entry) -> bool,
-    ) -> Option<Entry> {
-        let (_, entry) = self.map.remove_if(id, |_, e| pred(e))?;
-        self.release_slot();
+    ///
+    /// Lock order, everywhere: a `map` shard, then a `users` shard. The user index changes
+    /// while the session's shard is held, so concurrent writes to one id cannot leave it
+    /// listed under a user it no longer has (or missing from the one it has).
+    fn remove_if(&self, id: &SessionId, pred: impl FnOnce(&Entry) -> bool) -> Option<Entry> {
+        let MapEntry::Occupied(slot) = self.map.entry(id.clone()) else {
+            return None;
+        };
+        if !pred(slot.get()) {
+            return None;
+        }
+        let entry = slot.get().clone();
         if let Some(user) = &entry.user {
             self.unindex_user(id, user);
         }
+        slot.remove();
+        self.release_slot();
         Some(entry)
     }
 
     /// Evicts every expired session; returns how many.
-    pub(crate) fn purge_expired(&self) -> u64 {
+    fn purge_expired(&self) -> u64 {
         let now = self.now();
         let expired: Vec<SessionId> = self
             .map
@@ -280,60 +283,60 @@ impl Inner {
         removed
     }
 
-    /// Writes `entry` at `id` unless a live session is there and `overwrite_live` is false.
-    /// Returns the entry now stored, or `None` when a live session was kept.
+    /// Writes the entry `make` builds (given the live entry it replaces) at `id` if `mode`'s
+    /// precondition holds, under the shard's lock, and returns it as a session.
     fn put(
         &self,
         id: &SessionId,
-        overwrite_live: bool,
+        mode: PutMode,
         make: impl FnOnce(Option<&Entry>) -> Entry,
-    ) -> Result<Option<Entry>> {
+    ) -> Result<Session> {
         let now = self.now();
         // Fast path for existing ids, so a full store can still overwrite them.
         if let Some(mut current) = self.map.get_mut(id) {
             let live = current.is_live(now);
-            if live && !overwrite_live {
-                return Ok(None);
-            }
-            let old_user = current.user.clone();
+            check(mode, live.then_some(&*current))?;
             let new = make(live.then_some(&*current));
-            *current = new.clone();
-            drop(current);
-            self.index_user(id, old_user.as_deref(), new.user.as_deref());
-            return Ok(Some(new));
+            let session = new.to_session(id);
+            // Still under the shard's lock (see `remove_if`).
+            self.index_user(id, current.user.as_deref(), new.user.as_deref());
+            *current = new;
+            return Ok(session);
         }
+        check(mode, None)?;
         self.reserve_slot()?;
-        let inserted = match self.map.entry(id.clone()) {
+        match self.map.entry(id.clone()) {
             MapEntry::Vacant(slot) => {
                 let new = make(None);
-                slot.insert(new.clone());
-                Ok(new)
-            }
-            MapEntry::Occupied(_) => Err(make),
-        };
-        // The shard lock is released here; only now touch the index or retry.
-        match inserted {
-            Ok(new) => {
+                let session = new.to_session(id);
                 self.index_user(id, None, new.user.as_deref());
-                Ok(Some(new))
+                slot.insert(new);
+                Ok(session)
             }
-            Err(make) => {
+            MapEntry::Occupied(slot) => {
                 // Someone inserted it meanwhile: give the slot back and decide again.
+                drop(slot);
                 self.release_slot();
-                self.put(id, overwrite_live, make)
+                self.put(id, mode, make)
             }
         }
     }
 }
 
+/// Whether a put in `mode` may write over `live` (the live entry at its id, if any).
+fn check(mode: PutMode, live: Option<&Entry>) -> Result<()> {
+    match (mode, live) {
+        (PutMode::Create, Some(_)) => Err(Error::AlreadyExists),
+        (PutMode::IfLive | PutMode::IfVersion(_), None) => Err(Error::NotFound),
+        (PutMode::IfVersion(v), Some(e)) if e.version != v.0 => Err(Error::Conflict),
+        _ => Ok(()),
+    }
+}
+
 #[async_trait]
 impl SessionStore for MemoryStore {
-    fn backend(&self) -> &'static str {
-        "memory"
-    }
-
     fn capabilities(&self) -> Capabilities {
-        Capabilities { keeps_tokens: true }
+        Capabilities::new("memory")
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Session>> {
@@ -350,75 +353,34 @@ impl SessionStore for MemoryStore {
         Ok(None)
     }
 
-    async fn insert(
+    async fn put(
         &self,
         id: &SessionId,
-        data: SessionData,
-        options: WriteOptions,
-    ) -> Result<Option<Session>> {
-        let inner = &*self.inner;
-        validate_data(&data, inner.config.max_session_bytes)?;
-        let now = inner.now();
-        let idle = options.idle_timeout.unwrap_or(inner.config.idle_timeout);
-        let lifetime = Lifetime::starting(now, idle, inner.config.absolute_lifetime);
-        let stored = inner.put(id, false, |_| inner.entry(data, lifetime))?;
-        Ok(stored.map(|e| e.to_session(id)))
-    }
-
-    async fn set_with(
-        &self,
-        id: &SessionId,
-        data: SessionData,
+        data: Arc<SessionData>,
+        mode: PutMode,
         options: WriteOptions,
     ) -> Result<Session> {
         let inner = &*self.inner;
         validate_data(&data, inner.config.max_session_bytes)?;
         let now = inner.now();
-        let stored = inner.put(id, true, |current| {
-            let lifetime = match current {
-                Some(live) => Lifetime {
-                    idle_timeout: options.idle_timeout.unwrap_or(live.lifetime.idle_timeout),
-                    ..live.lifetime
-                }
-                .touched(now),
-                None => Lifetime::starting(
-                    now,
-                    options.idle_timeout.unwrap_or(inner.config.idle_timeout),
-                    inner.config.absolute_lifetime,
-                ),
-            };
-            inner.entry(data, lifetime)
-        })?;
-        Ok(stored
-            .expect("put with overwrite always stores")
-            .to_session(id))
-    }
-
-    async fn save(&self, session: Session) -> Result<Session> {
-        let inner = &*self.inner;
-        validate_data(session.data(), inner.config.max_session_bytes)?;
-        let now = inner.now();
-        let id = session.id().clone();
-        let mut current = match inner.map.get_mut(&id) {
-            Some(current) if current.is_live(now) => current,
-            _ => return Err(Error::NotFound),
-        };
-        if current.version != session.version().0 {
-            return Err(Error::Conflict);
+        if options.lifetime.is_some_and(|l| !l.is_live(now)) {
+            return Err(Error::NotFound);
         }
-        let old_user = current.user.clone();
-        let lifetime = current.lifetime.touched(now);
-        let data = session.shared_data().clone();
-        *current = Entry {
-            user: inner.user_of(&data),
-            data,
-            lifetime,
-            version: inner.version(),
-        };
-        let stored = current.to_session(&id);
-        let new_user = current.user.clone();
-        drop(current);
-        inner.index_user(&id, old_user.as_deref(), new_user.as_deref());
+        let config = &inner.config;
+        let stored = inner.put(id, mode, |live| {
+            let lifetime = options.lifetime_at(
+                now,
+                live.map(|e| &e.lifetime),
+                config.idle_timeout,
+                config.absolute_lifetime,
+            );
+            Entry {
+                user: inner.user_of(&data, live),
+                data,
+                lifetime,
+                version: inner.version(),
+            }
+        })?;
         Ok(stored)
     }
 
@@ -454,13 +416,15 @@ impl SessionStore for MemoryStore {
             let new_id = SessionId::generate();
             // The old entry's slot is free again, so this cannot fail for capacity unless
             // another task took it in between; then the session is reported gone.
-            let stored = inner.put(&new_id, false, |_| Entry {
+            let stored = inner.put(&new_id, PutMode::Create, |_| Entry {
                 version: inner.version(),
                 lifetime,
                 ..old.clone()
-            })?;
-            if let Some(entry) = stored {
-                return Ok(Some(entry.to_session(&new_id)));
+            });
+            match stored {
+                Ok(session) => return Ok(Some(session)),
+                Err(Error::AlreadyExists) => continue,
+                Err(e) => return Err(e),
             }
         }
     }
@@ -517,38 +481,33 @@ impl SessionStore for MemoryStore {
         let inner = &*self.inner;
         let removed = inner.purge_expired();
         // The index is kept in step under the map's locks; count anything that slipped.
+        // Entries are checked one by one under their session's shard lock (map, then users:
+        // the order every write takes), never while a `users` shard is held.
+        let entries: Vec<(Box<str>, SessionId)> = inner
+            .users
+            .iter()
+            .flat_map(|e| {
+                let user = e.key().clone();
+                e.value()
+                    .iter()
+                    .map(move |id| (user.clone(), id.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         let mut repaired = 0;
-        inner.users.retain(|_, ids| {
-            let before = ids.len();
-            ids.retain(|id| inner.map.contains_key(id));
-            repaired += (before - ids.len()) as u64;
-            !ids.is_empty()
-        });
+        for (user, id) in entries {
+            let session = inner.map.get(&id);
+            if session.as_ref().and_then(|e| e.user.as_deref()) != Some(&*user) {
+                inner.unindex_user(&id, &user);
+                repaired += 1;
+            }
+        }
         Ok(CleanupReport { removed, repaired })
     }
 
     async fn scan(&self, cursor: Option<ScanCursor>, limit: usize) -> Result<ScanPage> {
-        Ok(crate::scan::page(&self.inner, cursor, limit))
-    }
-
-    async fn import(&self, record: SessionRecord) -> Result<ImportOutcome> {
         let inner = &*self.inner;
-        let Some(id) = record.id else {
-            return Err(Error::Unsupported {
-                backend: "memory",
-                operation: "import without a token",
-            });
-        };
-        validate_data(&record.data, inner.config.max_session_bytes)?;
-        if !record.lifetime.is_live(inner.now()) {
-            return Ok(ImportOutcome::Expired);
-        }
-        let stored = inner.put(&id, false, |_| inner.entry(record.data, record.lifetime))?;
-        Ok(if stored.is_some() {
-            ImportOutcome::Imported
-        } else {
-            ImportOutcome::AlreadyPresent
-        })
+        Ok(crate::scan::page(&inner.map, inner.now(), cursor, limit))
     }
 }
 

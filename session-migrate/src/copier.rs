@@ -2,33 +2,11 @@
 
 use std::time::Duration;
 
-use session_core::{Error, Result, ScanCursor};
+use session_core::{Error, Result};
 use tokio::task::JoinHandle;
 
+use crate::progress::CopyProgress;
 use crate::store::{MigratingStore, Moved};
-
-/// Where the copier is: the cursor into `old` and what it has done so far.
-#[derive(Debug, Default)]
-pub(crate) struct CopierState {
-    cursor: Option<ScanCursor>,
-    progress: CopyProgress,
-}
-
-/// What the copier has done since the store was built.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CopyProgress {
-    /// Sessions moved from `old` to `new` by the copier.
-    pub copied: u64,
-    /// Sessions found in both stores (an earlier move was interrupted): `new` kept its copy.
-    pub already_in_new: u64,
-    /// Sessions gone from `old` between listing and moving (deleted, moved by a request, or
-    /// expired).
-    pub vanished: u64,
-    /// Live sessions left in `old` after the last batch.
-    pub remaining: u64,
-    /// `old` holds no live session any more.
-    pub complete: bool,
-}
 
 impl MigratingStore {
     /// Moves up to `max` sessions from `old` and reports progress. Safe to call repeatedly

@@ -41,7 +41,8 @@
 
 mod copier;
 mod locks;
+mod progress;
 mod store;
 
-pub use copier::CopyProgress;
+pub use progress::CopyProgress;
 pub use store::MigratingStore;

@@ -2,15 +2,16 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use session_core::{
-    Capabilities, CleanupReport, Error, ImportOutcome, Result, ScanCursor, ScanPage, Session,
-    SessionData, SessionId, SessionRecord, SessionStore, SessionSummary, Version, WriteOptions,
+    Capabilities, CleanupReport, Error, ImportOutcome, PutMode, Result, ScanCursor, ScanPage,
+    Session, SessionData, SessionId, SessionStore, SessionSummary, Version, WriteOptions,
 };
 
-use crate::copier::CopierState;
 use crate::locks::{IdLocks, MoveGate};
+use crate::progress::CopierState;
 
 /// A store that serves from `new` while moving sessions out of `old`; see the crate docs.
 #[derive(Debug, Clone)]
@@ -25,13 +26,31 @@ pub(crate) struct Inner {
     pub locks: IdLocks,
     pub gate: MoveGate,
     pub copier: tokio::sync::Mutex<CopierState>,
-    /// For sessions moved and not written since: (version in `old`, version in `new`). A
-    /// move is invisible to callers: loads report the old version and saves of a copy loaded
-    /// from `old` still succeed. Entries go when the session is next written or deleted.
-    pub moved: std::sync::Mutex<HashMap<SessionId, (Version, Version)>>,
+    /// For moved sessions: (version in `old`, version in `new` right after the move, when).
+    /// A move is invisible to callers: loads report the old version while `new` still holds
+    /// the moved bytes, and saves of a copy loaded from `old` still succeed.
+    ///
+    /// Entries are not removed when the session is written or deleted: a load that read the
+    /// moved version just before must still show it after (an entry whose `new` version is no
+    /// longer current matches nothing). They are dropped after [`MOVED_KEPT`]; a copy loaded
+    /// before its move and saved later than that gets `Conflict`, which `update` retries.
+    pub moved: std::sync::Mutex<HashMap<SessionId, MovedVersions>>,
     /// `new`'s versions are shown XOR this random value, so they cannot collide with the
     /// `old` versions shown for moved sessions (two counters may well hold the same number).
     pub salt: u64,
+}
+
+/// How long a moved session's versions are kept (see [`Inner::moved`]): far longer than a
+/// request holds a loaded copy.
+pub(crate) const MOVED_KEPT: Duration = Duration::from_secs(600);
+
+/// One moved session's versions (see [`Inner::moved`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MovedVersions {
+    before: Version,
+    /// `None` while the move is under way.
+    after: Option<Version>,
+    at: Instant,
 }
 
 /// Outcome of moving one id.
@@ -79,16 +98,46 @@ impl Inner {
         let Some(session) = self.old.load(id).await? else {
             return Ok(Moved::NotInOld);
         };
-        let outcome = self
-            .new
-            .import(SessionRecord::from_session(&session))
-            .await?;
-        if outcome == ImportOutcome::Imported {
-            if let Some(moved) = self.new.load(id).await? {
-                self.moved_versions()
-                    .insert(id.clone(), (session.version(), moved.version()));
+        // Announce the move before `new` can show the session: a load that finds it there
+        // meanwhile waits for the move (see `MigratingStore::load`) instead of showing a
+        // version the caller never saw.
+        let now = Instant::now();
+        {
+            let mut moved_versions = self.moved_versions();
+            if moved_versions.len() % 1024 == 1023 {
+                moved_versions.retain(|_, m| now.duration_since(m.at) < MOVED_KEPT);
             }
+            let pending = MovedVersions {
+                before: session.version(),
+                after: None,
+                at: now,
+            };
+            moved_versions.insert(id.clone(), pending);
         }
+        let options = WriteOptions::new().with_lifetime(*session.lifetime());
+        let copied = self
+            .new
+            .put(id, session.shared_data().clone(), PutMode::Create, options)
+            .await;
+        let outcome = {
+            let mut moved_versions = self.moved_versions();
+            match copied {
+                Ok(stored) => {
+                    if let Some(m) = moved_versions.get_mut(id) {
+                        m.after = Some(stored.version());
+                    }
+                    ImportOutcome::Imported
+                }
+                Err(e) => {
+                    moved_versions.remove(id);
+                    match e {
+                        Error::AlreadyExists => ImportOutcome::AlreadyPresent,
+                        Error::NotFound => ImportOutcome::Expired,
+                        other => return Err(other),
+                    }
+                }
+            }
+        };
         // Only once `new` holds it (or already did) may `old` let go.
         self.old.delete(id).await?;
         Ok(match outcome {
@@ -97,33 +146,46 @@ impl Inner {
         })
     }
 
-    fn moved_versions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, (Version, Version)>> {
+    fn moved_versions(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, MovedVersions>> {
         self.moved
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A session read from `new`, as callers see it: with the version it had in `old` if it
-    /// was moved and not written since, else with `new`'s version salted.
-    pub fn expose(&self, session: Session) -> Session {
+    /// was moved and not written since, else with `new`'s version salted. `None` while a move
+    /// of its id is under way (only a caller without the id's lock can see that).
+    pub fn try_expose(&self, session: Session) -> Option<Session> {
         let shown = match self.moved_versions().get(session.id()) {
-            Some(&(before, after)) if after == session.version() => before,
+            Some(m) if m.after.is_none() => return None,
+            Some(m) if m.after == Some(session.version()) => m.before,
             _ => Version(session.version().0 ^ self.salt),
         };
-        with_version(session, shown)
+        Some(with_version(session, shown))
     }
 
-    /// The inverse of [`expose`](Self::expose), for a session handed back to `new`.
-    fn internal(&self, session: Session) -> Session {
-        let stored = match self.moved_versions().get(session.id()) {
-            Some(&(before, after)) if before == session.version() => after,
-            _ => Version(session.version().0 ^ self.salt),
-        };
-        with_version(session, stored)
+    /// [`try_expose`](Self::try_expose) for a caller holding the id's lock, which no move
+    /// can be under way behind.
+    pub fn expose(&self, session: Session) -> Session {
+        let id = session.id().clone();
+        let fallback = Version(session.version().0 ^ self.salt);
+        let shown = session.clone();
+        self.try_expose(session).unwrap_or_else(|| {
+            tracing::warn!(session = %id, "move under way behind the id's lock");
+            with_version(shown, fallback)
+        })
     }
 
-    fn written(&self, id: &SessionId) {
-        self.moved_versions().remove(id);
+    /// The inverse of [`expose`](Self::expose), for a version handed back to `new`.
+    fn internal(&self, id: &SessionId, shown: Version) -> Version {
+        match self.moved_versions().get(id) {
+            Some(MovedVersions {
+                before,
+                after: Some(after),
+                ..
+            }) if *before == shown => *after,
+            _ => Version(shown.0 ^ self.salt),
+        }
     }
 
     /// Makes `new` authoritative for `id` before a write to it. The caller holds the lock.
@@ -155,21 +217,18 @@ fn random_salt() -> u64 {
 
 #[async_trait]
 impl SessionStore for MigratingStore {
-    fn backend(&self) -> &'static str {
-        "migrating"
-    }
-
     fn capabilities(&self) -> Capabilities {
         let (old, new) = (self.inner.old.capabilities(), self.inner.new.capabilities());
-        Capabilities {
-            keeps_tokens: old.keeps_tokens && new.keeps_tokens,
-        }
+        Capabilities::new("migrating").with_keeps_tokens(old.keeps_tokens && new.keeps_tokens)
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Session>> {
         let inner = &*self.inner;
         if let Some(found) = inner.new.load(id).await? {
-            return Ok(Some(inner.expose(found)));
+            if let Some(shown) = inner.try_expose(found) {
+                return Ok(Some(shown));
+            }
+            // Moved into `new` this instant: the mover holds the id's lock; wait for it.
         }
         let _id = inner.locks.lock(id).await;
         // Another request may have moved it while this one waited for the lock.
@@ -177,54 +236,29 @@ impl SessionStore for MigratingStore {
         Ok(inner.new.load(id).await?.map(|s| inner.expose(s)))
     }
 
-    async fn insert(
+    async fn put(
         &self,
         id: &SessionId,
-        data: SessionData,
-        options: WriteOptions,
-    ) -> Result<Option<Session>> {
-        let _id = self.inner.locks.lock(id).await;
-        // Refusing needs no move: a live session in either store keeps the id.
-        if self.inner.old.exists(id).await? {
-            return Ok(None);
-        }
-        self.inner.old.delete(id).await?; // an expired leftover, see `settle`
-        let stored = self.inner.new.insert(id, data, options).await?;
-        Ok(stored.map(|s| self.inner.expose(s)))
-    }
-
-    async fn set_with(
-        &self,
-        id: &SessionId,
-        data: SessionData,
+        data: Arc<SessionData>,
+        mode: PutMode,
         options: WriteOptions,
     ) -> Result<Session> {
-        let _id = self.inner.locks.lock(id).await;
-        self.inner.settle(id).await?;
-        self.inner.written(id);
-        let stored = self.inner.new.set_with(id, data, options).await?;
-        Ok(self.inner.expose(stored))
-    }
-
-    async fn save(&self, session: Session) -> Result<Session> {
         let inner = &*self.inner;
-        let id = session.id().clone();
-        let _id = inner.locks.lock(&id).await;
-        inner.settle(&id).await?;
-        let saved = inner
-            .new
-            .save(inner.internal(session))
-            .await
-            .map(|s| inner.expose(s));
-        if saved.is_ok() {
-            inner.written(&id);
-        }
-        saved
+        let _id = inner.locks.lock(id).await;
+        // `new` becomes authoritative for the id first, so it alone decides every mode's
+        // precondition (and which error wins), as a single store would.
+        inner.settle(id).await?;
+        // A copy loaded before its session moved carries the version it had in `old`.
+        let mode = match mode {
+            PutMode::IfVersion(version) => PutMode::IfVersion(inner.internal(id, version)),
+            other => other,
+        };
+        let stored = inner.new.put(id, data, mode, options).await?;
+        Ok(inner.expose(stored))
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool> {
         let _id = self.inner.locks.lock(id).await;
-        self.inner.written(id);
         let in_new = self.inner.new.delete(id).await?;
         let in_old = self.inner.old.delete(id).await?;
         Ok(in_new || in_old)
@@ -241,14 +275,12 @@ impl SessionStore for MigratingStore {
     async fn refresh(&self, id: &SessionId) -> Result<bool> {
         let _id = self.inner.locks.lock(id).await;
         self.inner.settle(id).await?;
-        self.inner.written(id);
         self.inner.new.refresh(id).await
     }
 
     async fn rotate(&self, id: &SessionId) -> Result<Option<Session>> {
         let _id = self.inner.locks.lock(id).await;
         self.inner.settle(id).await?;
-        self.inner.written(id);
         let rotated = self.inner.new.rotate(id).await?;
         Ok(rotated.map(|s| self.inner.expose(s)))
     }
@@ -325,19 +357,5 @@ impl SessionStore for MigratingStore {
             sessions: page.sessions,
             next,
         })
-    }
-
-    async fn import(&self, record: SessionRecord) -> Result<ImportOutcome> {
-        if let Some(id) = record.id.clone() {
-            let _id = self.inner.locks.lock(&id).await;
-            // `new` judges expiry by its clock and presence after the move.
-            self.inner.settle(&id).await?;
-            let outcome = self.inner.new.import(record).await?;
-            if outcome == ImportOutcome::Imported {
-                self.inner.written(&id);
-            }
-            return Ok(outcome);
-        }
-        self.inner.new.import(record).await
     }
 }

@@ -23,10 +23,8 @@ macro_rules! script {
 /// Every script, loaded once per process (the sources are constants).
 #[derive(Debug)]
 pub struct Scripts {
-    /// `insert`, `set` and `import` (`write.lua`).
+    /// `put` in every mode (`write.lua`).
     pub write: Script,
-    /// `save`: compare-and-set on the version (`save.lua`).
-    pub save: Script,
     /// `refresh`: slide the idle expiry (`refresh.lua`).
     pub refresh: Script,
     /// `rotate`: move to a fresh id (`rotate.lua`).
@@ -48,7 +46,6 @@ pub struct Scripts {
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     write: Script::new(script!("write.lua")),
-    save: Script::new(script!("save.lua")),
     refresh: Script::new(script!("refresh.lua")),
     rotate: Script::new(script!("rotate.lua")),
     delete: Script::new(script!("delete.lua")),
@@ -73,14 +70,12 @@ pub enum Status {
     Gone,
     /// The stored value's version is not the expected one.
     Stale,
-    /// The id is taken by a live session (insert, import) or any key (rotate's new id).
+    /// The id is taken by a live session (a `Create` put) or any key (rotate's new id).
     Taken,
     /// The stored value is not a session.
     Corrupt,
     /// The stored value has no metadata; the caller adopts it first (see `store::adopt`).
     Foreign,
-    /// The record to import had already expired.
-    Expired,
 }
 
 impl Status {
@@ -93,7 +88,6 @@ impl Status {
             -3 => Status::Taken,
             -2 => Status::Corrupt,
             -4 => Status::Foreign,
-            -5 => Status::Expired,
             _ => return None,
         })
     }

@@ -9,8 +9,8 @@ use redis::Commands;
 use redis_harness::RedisServer;
 use serde_json::json;
 use session_core::{
-    Error, ManualClock, Session, SessionConfig, SessionId, SessionStore, SessionStoreExt, Version,
-    WriteOptions,
+    Error, ManualClock, PutMode, Session, SessionConfig, SessionId, SessionStore, SessionStoreExt,
+    Version, WriteOptions,
 };
 
 /// Puts one kind of garbage at `key`.
@@ -81,9 +81,26 @@ async fn corrupt_values_give_typed_errors_and_touch_nothing_else() {
         let writes = [
             ("set", store.set(&id, data.clone()).await.map(|_| ())),
             (
-                "insert",
+                "create",
                 store
-                    .insert(&id, data.clone(), WriteOptions::default())
+                    .put(
+                        &id,
+                        Arc::new(data.clone()),
+                        PutMode::Create,
+                        WriteOptions::new(),
+                    )
+                    .await
+                    .map(|_| ()),
+            ),
+            (
+                "if_live",
+                store
+                    .put(
+                        &id,
+                        Arc::new(data.clone()),
+                        PutMode::IfLive,
+                        WriteOptions::new(),
+                    )
                     .await
                     .map(|_| ()),
             ),

@@ -3,7 +3,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{all_keys, seed_data, store_on};
 use redis::Commands;
@@ -81,7 +81,6 @@ async fn hashed_mode_stores_no_token_anywhere() {
         2
     );
 
-    let started = Instant::now();
     let mut seen = Vec::new();
     for key in all_keys(&mut con) {
         let kind: String = redis::cmd("TYPE").arg(&key).query(&mut con).unwrap();
@@ -92,7 +91,7 @@ async fn hashed_mode_stores_no_token_anywhere() {
         }
         seen.push(key);
     }
-    assert!(seen.len() > 6 && started.elapsed() < Duration::from_secs(5));
+    assert!(seen.len() > 6, "{} keys and members", seen.len());
     for token in &tokens {
         assert!(
             seen.iter().all(|s| !s.contains(token.as_str())),

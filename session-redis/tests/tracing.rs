@@ -64,7 +64,13 @@ async fn spans_carry_fields_but_no_secrets() {
     store.delete(session.id()).await.unwrap();
 
     let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    for op in ["insert", "load", "save", "list_user", "delete"] {
+    for op in [
+        "put_create",
+        "load",
+        "put_if_version",
+        "list_user",
+        "delete",
+    ] {
         let line = text
             .lines()
             .find(|l| l.contains(&format!("op=\"{op}\"")) && l.contains("close"))

@@ -52,7 +52,7 @@ pub enum Durability {
 /// | both `WAIT` timeouts | `REDIS_WAIT_TIMEOUT_MS` | 250 |
 /// | `redis` | everything [`RedisConfig`] reads (`REDIS_DB`, `REDIS_USERNAME`, `REDIS_PASSWORD`, timeouts, `SESSION_*`) except the address, which the Sentinels give | |
 ///
-/// `save_durability` covers `insert`, `set`, `save`, `refresh` and `import`;
+/// `save_durability` covers every `put` (so `create`, `set`, `save`, `import`) and `refresh`;
 /// `revoke_durability` covers `delete`, `delete_user` and `rotate`, whose loss brings a
 /// logged-out session back. `Debug` hides both passwords.
 ///
@@ -85,7 +85,7 @@ pub struct SentinelConfig {
     pub sentinel_timeout: Duration,
     /// How long operations that are safe to repeat keep retrying across a failover.
     pub retry_budget: Duration,
-    /// Durability of `insert`, `set`, `save`, `refresh`, `import`.
+    /// Durability of every `put` and of `refresh`.
     pub save_durability: Durability,
     /// Durability of `delete`, `delete_user`, `rotate`.
     pub revoke_durability: Durability,

@@ -137,9 +137,7 @@ impl SentinelConnection {
             counters: Counters::default(),
             switch_events: AtomicU64::new(0),
             shutdown: watch::Sender::new(()),
-            save_scripts: [&scripts.write, &scripts.save, &scripts.refresh]
-                .map(hash)
-                .to_vec(),
+            save_scripts: [&scripts.write, &scripts.refresh].map(hash).to_vec(),
             revoke_scripts: [&scripts.delete, &scripts.delete_user, &scripts.rotate]
                 .map(hash)
                 .to_vec(),
@@ -148,7 +146,7 @@ impl SentinelConnection {
         inner.install(found.inspect_err(|e| {
             *inner.write_state() = State::Failed(e.clone());
         })?);
-        crate::watcher::spawn(&inner);
+        crate::watcher::spawn(&inner, inner.shutdown.subscribe());
         Ok(SentinelConnection { inner })
     }
 
@@ -485,5 +483,23 @@ impl ConnectionLike for SentinelConnection {
 
     fn get_db(&self) -> i64 {
         self.inner.config.redis.db
+    }
+}
+
+impl crate::watcher::Listener for Inner {
+    fn sentinel_list(&self) -> Vec<(String, u16)> {
+        Inner::sentinel_list(self)
+    }
+
+    fn config(&self) -> &SentinelConfig {
+        &self.config
+    }
+
+    fn switch_master(self: Arc<Self>, from: &(String, u16), payload: &str) {
+        self.on_switch_master(from, payload);
+    }
+
+    fn failover_started(&self, payload: &str) {
+        self.on_failover_started(payload);
     }
 }

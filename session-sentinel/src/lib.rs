@@ -33,11 +33,12 @@
 //! (`READONLY`, `LOADING`, `MASTERDOWN`, `NOREPLICAS`, `BUSY`). When the connection failed
 //! **after** the request was sent, the outcome is unknown, and only operations that leave the
 //! same state when repeated are retried: `load`, `exists`, `count`, `list_user`, `scan`,
-//! `set`, `refresh`, `delete`, `delete_user`, `cleanup`. (On such a retry `delete` may answer
-//! `false` for a session the lost attempt did delete.) The compare-and-set `save`, `insert`,
-//! `rotate` and `import` are not retried then: a repeated `save` that had been applied would
-//! fail with `Conflict` and make an `update` loop apply its change twice; a repeated
-//! `rotate` would find the old id gone and lose the new one. They fail with a retryable
+//! `put` in the `Upsert` and `IfLive` modes, `refresh`, `delete`, `delete_user`, `cleanup`.
+//! (On such a retry `delete` may answer `false` for a session the lost attempt did delete.)
+//! `put` in the `Create` and `IfVersion` modes (so `create`, `save` and `import`) and `rotate`
+//! are not retried then: a repeated `IfVersion` put that had been applied would fail with
+//! `Conflict` and make an `update` loop apply its change twice; a repeated `rotate` would find
+//! the old id gone and lose the new one. They fail with a retryable
 //! `Error::Unavailable` whose source is [`SentinelError::OutcomeUnknown`]: load the session
 //! to see what happened.
 //!
@@ -47,7 +48,7 @@
 //! `WAIT n timeout` pipelined right after the write's script, on the same connection, and
 //! fails the call with [`SentinelError::NotReplicated`] (a retryable `Error::Unavailable`)
 //! when fewer than `n` replicas confirm in time. It is set separately for ordinary writes
-//! (`save_durability`: insert, set, save, refresh, import; async by default) and for
+//! (`save_durability`: every `put`, and `refresh`; async by default) and for
 //! revocations (`revoke_durability`: delete, delete_user, rotate; one replica by default).
 //!
 //! What it guarantees: an acknowledged write was on at least `n` replicas when acknowledged,

@@ -9,9 +9,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 use session_core::{
-    Capabilities, CleanupReport, Clock, Error, ImportOutcome, Result, ScanCursor, ScanPage,
-    Session, SessionData, SessionId, SessionRecord, SessionStore, SessionSummary, SystemClock,
-    WriteOptions,
+    Capabilities, CleanupReport, Clock, Error, PutMode, Result, ScanCursor, ScanPage, Session,
+    SessionData, SessionId, SessionStore, SessionSummary, SystemClock, WriteOptions,
 };
 use session_redis::RedisStore;
 
@@ -204,16 +203,12 @@ fn finish(operation: &'static str, outcome: Outcome, repeatable: bool, err: Erro
 /// Which operations may be repeated after an attempt whose outcome is unknown. Their reply
 /// can under-report in that case (`delete` says `false`, `delete_user` and `cleanup` count
 /// less) when the lost reply belonged to an attempt that was applied; the state is the same.
-/// `insert`, `save`, `rotate` and `import` are not: a repeated `save` that was applied would
-/// report `Conflict` (and an `update` loop would apply its change twice), a repeated
-/// `rotate` would find the old id gone and lose the new one, a repeated `insert` or `import`
-/// would report the id taken by itself.
+/// `put` in `Create` and `IfVersion` modes and `rotate` are not: a repeated `IfVersion` put
+/// that was applied would report `Conflict` (and an `update` loop would apply its change
+/// twice), a repeated `rotate` would find the old id gone and lose the new one, a repeated
+/// `Create` would report the id taken by itself.
 #[async_trait]
 impl SessionStore for SentinelStore {
-    fn backend(&self) -> &'static str {
-        BACKEND
-    }
-
     fn capabilities(&self) -> Capabilities {
         self.inner.capabilities()
     }
@@ -222,33 +217,20 @@ impl SessionStore for SentinelStore {
         self.retrying("load", true, || self.inner.load(id)).await
     }
 
-    async fn insert(
+    async fn put(
         &self,
         id: &SessionId,
-        data: SessionData,
-        options: WriteOptions,
-    ) -> Result<Option<Session>> {
-        self.retrying("insert", false, || {
-            self.inner.insert(id, data.clone(), options)
-        })
-        .await
-    }
-
-    async fn set_with(
-        &self,
-        id: &SessionId,
-        data: SessionData,
+        data: Arc<SessionData>,
+        mode: PutMode,
         options: WriteOptions,
     ) -> Result<Session> {
-        self.retrying("set", true, || {
-            self.inner.set_with(id, data.clone(), options)
+        // Upsert and IfLive leave the same state however often they are applied; Create and
+        // IfVersion do not (see the list above).
+        let repeatable = matches!(mode, PutMode::Upsert | PutMode::IfLive);
+        self.retrying("put", repeatable, || {
+            self.inner.put(id, data.clone(), mode, options)
         })
         .await
-    }
-
-    async fn save(&self, session: Session) -> Result<Session> {
-        self.retrying("save", false, || self.inner.save(session.clone()))
-            .await
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool> {
@@ -292,11 +274,6 @@ impl SessionStore for SentinelStore {
 
     async fn scan(&self, cursor: Option<ScanCursor>, limit: usize) -> Result<ScanPage> {
         self.retrying("scan", true, || self.inner.scan(cursor.clone(), limit))
-            .await
-    }
-
-    async fn import(&self, record: SessionRecord) -> Result<ImportOutcome> {
-        self.retrying("import", false, || self.inner.import(record.clone()))
             .await
     }
 }

@@ -8,7 +8,10 @@
 //!   announcing Sentinel first (it has the newer configuration; the others may still name the
 //!   old master, which stays writable after `SENTINEL FAILOVER`).
 //! - `+selected-slave … @ <name> <ip> <port>`: a failover of that master has started; fence
-//!   replicated writes on it (see `Inner::on_failover_started`).
+//!   replicated writes on it (see the connection's `on_failover_started`).
+//!
+//! The subscriber knows the connection only through [`Listener`], so this module does not
+//! depend on the connection's internals.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Weak};
@@ -17,7 +20,7 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, SelectAll};
 use futures::StreamExt as _;
 
-use crate::connection::Inner;
+use crate::config::SentinelConfig;
 use crate::discovery::sentinel_info;
 use crate::error::Addr;
 
@@ -28,15 +31,26 @@ type Sentinel = (String, u16);
 /// `(sentinel, Some((channel, payload)))` per message; `(sentinel, None)` when it dropped.
 type Events = BoxStream<'static, (Sentinel, Option<(String, String)>)>;
 
+/// What the subscriber reports to: the connection's shared state.
+pub(crate) trait Listener: Send + Sync + 'static {
+    /// The Sentinels to subscribe on.
+    fn sentinel_list(&self) -> Vec<Sentinel>;
+    /// Timeouts and credentials for the subscriptions.
+    fn config(&self) -> &SentinelConfig;
+    /// A `+switch-master` payload announced by `from`.
+    fn switch_master(self: Arc<Self>, from: &Sentinel, payload: &str);
+    /// A `+selected-slave` payload: a failover has started.
+    fn failover_started(&self, payload: &str);
+}
+
 /// Starts the subscriber. It holds only a weak reference and stops when the connection's
-/// last clone is dropped.
-pub(crate) fn spawn(inner: &Arc<Inner>) {
-    let weak = Arc::downgrade(inner);
-    let shutdown = inner.shutdown.subscribe();
+/// last clone is dropped or `shutdown` fires.
+pub(crate) fn spawn<L: Listener>(listener: &Arc<L>, shutdown: tokio::sync::watch::Receiver<()>) {
+    let weak = Arc::downgrade(listener);
     tokio::spawn(run(weak, shutdown));
 }
 
-async fn run(weak: Weak<Inner>, mut shutdown: tokio::sync::watch::Receiver<()>) {
+async fn run<L: Listener>(weak: Weak<L>, mut shutdown: tokio::sync::watch::Receiver<()>) {
     let mut events: SelectAll<Events> = SelectAll::new();
     let mut active: HashSet<Sentinel> = HashSet::new();
     let mut tick = tokio::time::interval(RESUBSCRIBE_EVERY);
@@ -51,7 +65,7 @@ async fn run(weak: Weak<Inner>, mut shutdown: tokio::sync::watch::Receiver<()>) 
                     .into_iter()
                     .filter(|s| !active.contains(s))
                     .collect();
-                let config = inner.config.clone();
+                let config = inner.config().clone();
                 drop(inner);
                 for sentinel in missing {
                     if let Some(stream) = subscribe(&config, &sentinel).await {
@@ -66,8 +80,8 @@ async fn run(weak: Weak<Inner>, mut shutdown: tokio::sync::watch::Receiver<()>) 
                     Some((channel, payload)) => {
                         tracing::info!(sentinel = %Addr(&sentinel.0, sentinel.1), %channel, %payload, "sentinel event");
                         match channel.as_str() {
-                            "+switch-master" => inner.on_switch_master(&sentinel, &payload),
-                            "+selected-slave" => inner.on_failover_started(&payload),
+                            "+switch-master" => inner.switch_master(&sentinel, &payload),
+                            "+selected-slave" => inner.failover_started(&payload),
                             _ => {}
                         }
                     }
@@ -81,7 +95,7 @@ async fn run(weak: Weak<Inner>, mut shutdown: tokio::sync::watch::Receiver<()>) 
     }
 }
 
-async fn subscribe(config: &crate::SentinelConfig, sentinel: &Sentinel) -> Option<Events> {
+async fn subscribe(config: &SentinelConfig, sentinel: &Sentinel) -> Option<Events> {
     let timeout = config.sentinel_timeout;
     let info = sentinel_info(config, &sentinel.0, sentinel.1).ok()?;
     let client = redis::Client::open(info).ok()?;

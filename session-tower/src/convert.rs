@@ -46,6 +46,12 @@ pub fn to_tower_error(backend: &str, op: &str, err: Error) -> session_store::Err
         Error::InvalidData { .. } | Error::TooLarge { .. } => session_store::Error::Encode(message),
         // A stored record that does not read back as a session.
         Error::Corrupt { .. } => session_store::Error::Decode(message),
+        // Preconditions the adapter handles before mapping (`create` retries `AlreadyExists`,
+        // `save` drops `NotFound`, nothing here puts `IfVersion`); one reaching a caller is a
+        // store failure like any other.
+        Error::AlreadyExists | Error::NotFound | Error::Conflict => {
+            session_store::Error::Backend(message)
+        }
         // Unreachable backend, server errors, capacity, and anything added later.
         _ => session_store::Error::Backend(message),
     }
@@ -92,7 +98,9 @@ mod tests {
         assert!(
             matches!(corrupt, session_store::Error::Decode(ref m) if m.contains("sid:0123abcd"))
         );
-        let conflict = to_tower_error("redis", "save", Error::Conflict);
-        assert!(matches!(conflict, session_store::Error::Backend(ref m) if m.starts_with("redis")));
+        for precondition in [Error::AlreadyExists, Error::NotFound, Error::Conflict] {
+            let err = to_tower_error("redis", "save", precondition);
+            assert!(matches!(err, session_store::Error::Backend(ref m) if m.starts_with("redis")));
+        }
     }
 }

@@ -25,8 +25,8 @@
 //! | `Id` (an `i128`, the cookie value) | store id `SHA-256("session-tower/v1/tower-sessions-id\0" ‖ id as 16 LE bytes)` via `SessionId::from_bytes` ([`TowerStore::session_id`]) |
 //! | `Record::data` (`HashMap<String, Value>`) | the session's JSON object, same top-level keys (readable by the existing service) |
 //! | `Record::expiry_date` | per-session idle timeout = `expiry_date − now` (wall clock, as tower-sessions dates records), so the store expires it at that instant; loaded back as the store's `expires_at` |
-//! | `create` | `insert` (never overwrites); on a collision with a live session, a new `Id` and retry (at most [`CREATE_ATTEMPTS`]) |
-//! | `save` | `exists` then `set_with`: unconditional, last writer wins, no `Conflict`; a session that is gone is not recreated (the write is dropped) |
+//! | `create` | `put` with `PutMode::Create` (never overwrites); on `AlreadyExists` (a live session has the id), a new `Id` and retry (at most [`CREATE_ATTEMPTS`]) |
+//! | `save` | one `put` with `PutMode::IfLive`: replaces a live session whatever its version (last writer wins, no `Conflict`), checked atomically with the write; a session that is gone gives `NotFound`, is not recreated, and the write is dropped with a warning (`save` still returns `Ok`) |
 //! | `load` | `load`: `None` when missing or expired |
 //! | `delete` | `delete` (missing is fine) |
 //! | `Session::cycle_id` | tower-sessions deletes the old id and `create`s the new one: data kept, old id dead |
@@ -42,11 +42,12 @@
 //! - The store's absolute lifetime (`SESSION_ABSOLUTE_TTL`) still applies and may end a
 //!   session before `expiry_date`; the store's default `SESSION_TTL` does not (the middleware's
 //!   expiry decides).
-//! - `save` checks that the session is live, then writes: a delete that lands between the two
-//!   (one round trip) is undone. The check closes the wide windows: a save long after a "log
-//!   out everywhere", and `Session::clear` with a dead cookie, which in tower-sessions would
-//!   store the data under the client-chosen id. In that case the request's writes are dropped;
-//!   call `cycle_id()` at login, which always goes through `create`.
+//! - A `save` that finds the session gone (a logout, "log out everywhere" or expiry got there
+//!   first, or `Session::clear` kept a dead cookie's id, which tower-sessions would otherwise
+//!   store the data under) drops the request's writes: tower-sessions' `save` has no way to
+//!   say so, so the adapter logs a warning and returns `Ok`. A logout is never undone, however
+//!   the two requests interleave. At login call `cycle_id()`: it goes through `create`, so the
+//!   new session is stored whatever the old cookie pointed at.
 //! - Sessions written through this adapter are keyed by the derived id: the existing service
 //!   can read their data (same format) but cannot map its own tokens to tower-sessions
 //!   cookies. Sessions created by the existing service are not visible to tower-sessions.

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use session_core::{Clock, SessionId, SessionStore, SystemClock, WriteOptions};
+use session_core::{Clock, Error, PutMode, SessionId, SessionStore, SystemClock, WriteOptions};
 use tower_sessions_core::session::{Id, Record};
 use tower_sessions_core::session_store::{self, Result};
 
@@ -89,9 +89,8 @@ impl TowerStore {
     /// then counts that TTL on its own clock (the same one in production, a manual one in
     /// tests).
     fn options_for(&self, record: &Record) -> Option<WriteOptions> {
-        ttl_until(record.expiry_date, SystemClock.now()).map(|ttl| WriteOptions {
-            idle_timeout: Some(ttl),
-        })
+        ttl_until(record.expiry_date, SystemClock.now())
+            .map(|ttl| WriteOptions::new().with_idle_timeout(ttl))
     }
 }
 
@@ -114,19 +113,24 @@ impl tower_sessions_core::SessionStore for TowerStore {
             // `None`, so there is nothing to store.
             return Ok(());
         };
-        let data = to_data(&record.data);
+        let data = Arc::new(to_data(&record.data));
         for _ in 0..CREATE_ATTEMPTS {
             let id = session_id_of(&record.id);
-            let inserted = self
+            match self
                 .store
-                .insert(&id, data.clone(), options)
+                .put(&id, data.clone(), PutMode::Create, options)
                 .await
-                .map_err(|e| self.error("create", e))?;
-            if inserted.is_some() {
-                return Ok(());
+            {
+                Ok(_) => return Ok(()),
+                Err(Error::AlreadyExists) => {
+                    tracing::warn!(
+                        session = %id,
+                        "tower-sessions id taken by a live session; new id"
+                    );
+                    record.id = Id::default();
+                }
+                Err(e) => return Err(self.error("create", e)),
             }
-            tracing::warn!(session = %id, "tower-sessions id taken by a live session; new id");
-            record.id = Id::default();
         }
         Err(session_store::Error::Backend(format!(
             "{} session store: create failed: no free id after {CREATE_ATTEMPTS} attempts",
@@ -135,8 +139,9 @@ impl tower_sessions_core::SessionStore for TowerStore {
     }
 
     /// Replaces a live session's data and sets its expiry to `record.expiry_date`, last writer
-    /// wins. Never creates: a session that is gone (deleted, logged out everywhere, expired, or
-    /// never issued) stays gone and the write is dropped.
+    /// wins, in one [`PutMode::IfLive`] put. Never creates: a session that is gone (deleted,
+    /// logged out everywhere, rotated away, expired, or never issued) stays gone and the write
+    /// is dropped.
     async fn save(&self, record: &Record) -> Result<()> {
         let id = session_id_of(&record.id);
         let Some(options) = self.options_for(record) else {
@@ -147,25 +152,21 @@ impl tower_sessions_core::SessionStore for TowerStore {
                 .map_err(|e| self.error("save", e))?;
             return Ok(());
         };
-        // tower-sessions calls `save` only for an id it loaded in this request, except after
-        // `Session::clear` on an unloaded session, which keeps the client's cookie id. Upserting
-        // then would adopt a client-chosen id (fixation) or undo a concurrent logout.
-        let live = self
-            .store
-            .exists(&id)
-            .await
-            .map_err(|e| self.error("save", e))?;
-        if !live {
-            tracing::warn!(session = %id, "save of a session that is not live; dropped");
-            return Ok(());
+        // `IfLive`, checked atomically with the write: an upsert, or a check then a write,
+        // would let a logout landing just before it be undone, and would adopt the client's
+        // cookie id after `Session::clear` on an unloaded session (tower-sessions then saves
+        // under that id). Not `IfVersion`: tower-sessions writes the whole record it holds
+        // and expects last-writer-wins, so a concurrent writer is no `Conflict` here.
+        let data = Arc::new(to_data(&record.data));
+        match self.store.put(&id, data, PutMode::IfLive, options).await {
+            Ok(_) => Ok(()),
+            // tower-sessions' `save` has no "gone" outcome; the request's changes are dropped.
+            Err(Error::NotFound) => {
+                tracing::warn!(session = %id, "save of a session that is not live; dropped");
+                Ok(())
+            }
+            Err(e) => Err(self.error("save", e)),
         }
-        // Unconditional (`set_with`), not version-checked (`save`): tower-sessions writes the
-        // whole record it holds and expects last-writer-wins, so there is no `Conflict` here.
-        self.store
-            .set_with(&id, to_data(&record.data), options)
-            .await
-            .map_err(|e| self.error("save", e))?;
-        Ok(())
     }
 
     /// The live session, or `None` when missing or expired.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::Fixture;
 use redis_harness::{RedisServer, ServerSpec};
 use serde_json::{json, Value};
-use session_core::{SessionConfig, SessionStoreExt, WriteOptions};
+use session_core::{PutMode, SessionConfig, SessionStoreExt, WriteOptions};
 use session_memory::MemoryStore;
 use session_redis::{RedisConfig, RedisStore};
 use session_tower::TowerStore;
@@ -68,9 +68,13 @@ async fn create_never_overwrites(fx: Fixture) {
         .clone();
     let sid = TowerStore::session_id(&taken);
     fx.store
-        .insert(&sid, victim.clone(), WriteOptions::default())
+        .put(
+            &sid,
+            Arc::new(victim.clone()),
+            PutMode::Create,
+            WriteOptions::new(),
+        )
         .await
-        .unwrap()
         .expect("pre-inserted");
 
     let mut rec = record(&[("foo", json!(1))], time::Duration::hours(1));
@@ -119,6 +123,15 @@ async fn save_never_creates(fx: Fixture) {
         .delete(&rec.id)
         .await
         .expect("deleting a missing session is fine");
+
+    // Nor does one after "log out everywhere".
+    let mut rec = record(&[("user", json!({"sub": "u-1"}))], time::Duration::hours(1));
+    tower.create(&mut rec).await.unwrap();
+    assert_eq!(fx.store.delete_user("u-1").await.unwrap(), 1);
+    rec.data.insert("a".into(), json!(2));
+    tower.save(&rec).await.unwrap();
+    assert!(tower.load(&rec.id).await.unwrap().is_none());
+    assert!(fx.store.list_user("u-1").await.unwrap().is_empty());
 }
 
 async fn past_expiry_ends_the_session(fx: Fixture) {

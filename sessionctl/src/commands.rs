@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 use session_store::{
-    sessions_of, user_of, Clock as _, Lifetime, SessionConfig, SessionData, SessionId,
+    sessions_of, user_of, Clock as _, Lifetime, PutMode, SessionConfig, SessionData, SessionId,
     SessionStore, SessionStoreExt, SystemClock, Timestamp, WriteOptions,
 };
 
@@ -85,10 +85,13 @@ pub async fn set(
         Ok(_) => return Err(Failure::usage("JSON must be an object ({...})")),
         Err(e) => return Err(Failure::usage(format!("JSON does not parse: {e}"))),
     };
-    let options = WriteOptions {
-        idle_timeout: ttl.map(Duration::from_secs),
-    };
-    let session = store.set_with(id, data, options).await?;
+    let mut options = WriteOptions::new();
+    if let Some(ttl) = ttl {
+        options = options.with_idle_timeout(Duration::from_secs(ttl));
+    }
+    let session = store
+        .put(id, Arc::new(data), PutMode::Upsert, options)
+        .await?;
     let ttl_ms = session.lifetime().remaining(now()).as_millis() as u64;
     out.print(
         || format!("stored {} (expires in {})", id.fingerprint(), human_ms(ttl_ms)),

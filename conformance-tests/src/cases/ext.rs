@@ -1,12 +1,13 @@
-//! create and update, alone and under concurrency (the `SessionStoreExt` bullets).
+//! The `SessionStoreExt` bullets: create and update, alone and under concurrency; import.
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::json;
-use session_core::{SessionId, SessionStoreExt};
+use session_core::{ImportOutcome, Lifetime, SessionId, SessionRecord, SessionStoreExt, Timestamp};
 
-use crate::ctx::{data, Ctx};
+use crate::ctx::{data, Ctx, IDLE};
 use crate::factory::StoreFactory;
 
 /// Tasks per concurrency case.
@@ -205,4 +206,75 @@ pub async fn rotate_racing_update_loses_nothing(f: Arc<dyn StoreFactory>) {
         }
         assert_eq!(now.data()["round"], round);
     }
+}
+
+fn record(id: &SessionId, lifetime: Lifetime) -> SessionRecord {
+    SessionRecord {
+        id: Some(id.clone()),
+        handle: id.handle(),
+        data: data(json!({"user": {"sub": "imported"}, "csrf_token": "c"})),
+        lifetime,
+    }
+}
+
+/// An imported record loads with its data and every lifetime field as given.
+pub async fn import_keeps_lifetime(f: Arc<dyn StoreFactory>) {
+    let cx = Ctx::new(&*f).await;
+    let now = cx.now();
+    let id = SessionId::generate();
+    let lifetime = Lifetime {
+        created_at: Timestamp(now.as_millis() - 5_000_000),
+        idle_timeout: Duration::from_secs(7200),
+        idle_expires_at: now.saturating_add(Duration::from_secs(1234)),
+        absolute_expires_at: Some(now.saturating_add(Duration::from_secs(4000))),
+    };
+    let rec = record(&id, lifetime);
+    assert_eq!(
+        cx.store.import(rec.clone()).await.unwrap(),
+        ImportOutcome::Imported
+    );
+    let loaded = cx.store.load(&id).await.unwrap().unwrap();
+    assert_eq!(loaded.data(), &rec.data);
+    assert_eq!(loaded.lifetime(), &lifetime);
+    assert_eq!(cx.store.list_user("imported").await.unwrap().len(), 1);
+    assert_eq!(cx.store.count().await.unwrap(), 1);
+    cx.advance_secs(1233);
+    assert!(cx.store.exists(&id).await.unwrap());
+    cx.advance_secs(1);
+    assert!(
+        !cx.store.exists(&id).await.unwrap(),
+        "import lengthened the idle expiry"
+    );
+}
+
+/// Import never overwrites a live session.
+pub async fn import_never_overwrites(f: Arc<dyn StoreFactory>) {
+    let cx = Ctx::new(&*f).await;
+    let s = cx.store.create(data(json!({"mine": true}))).await.unwrap();
+    let lifetime = Lifetime::starting(cx.now(), IDLE, None);
+    let outcome = cx.store.import(record(s.id(), lifetime)).await.unwrap();
+    assert_eq!(outcome, ImportOutcome::AlreadyPresent);
+    let loaded = cx.store.load(s.id()).await.unwrap().unwrap();
+    assert_eq!(loaded.data(), s.data());
+    assert_eq!(loaded.version(), s.version());
+}
+
+/// An expired record is skipped and nothing is written.
+pub async fn import_of_expired_record_is_skipped(f: Arc<dyn StoreFactory>) {
+    let cx = Ctx::new(&*f).await;
+    let id = SessionId::generate();
+    let now = cx.now();
+    let idle_over = Lifetime::starting(Timestamp(now.as_millis() - 100_000), IDLE, None);
+    let absolute_over = Lifetime {
+        idle_expires_at: now.saturating_add(IDLE),
+        absolute_expires_at: Some(now),
+        ..idle_over
+    };
+    for lifetime in [idle_over, absolute_over] {
+        let outcome = cx.store.import(record(&id, lifetime)).await.unwrap();
+        assert_eq!(outcome, ImportOutcome::Expired, "{lifetime:?}");
+        assert!(!cx.store.exists(&id).await.unwrap());
+    }
+    assert_eq!(cx.store.count().await.unwrap(), 0);
+    assert!(cx.store.list_user("imported").await.unwrap().is_empty());
 }

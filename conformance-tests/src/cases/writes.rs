@@ -1,120 +1,13 @@
-//! save, refresh, rotate: the writes that need a live session.
+//! refresh and rotate: the writes that keep a live session's data.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use session_core::{Clock, Error, SessionId, SessionStoreExt};
+use session_core::{Clock, Error, PutMode, SessionId, SessionStoreExt, WriteOptions};
 
 use crate::ctx::{data, Ctx, IDLE};
 use crate::factory::StoreFactory;
-
-/// A saved change loads back; idle expiry slides; creation and absolute expiry stay.
-pub async fn save_persists_changes(f: Arc<dyn StoreFactory>) {
-    let cx = Ctx::with(&*f, |c| {
-        c.absolute_lifetime = Some(Duration::from_secs(1000))
-    })
-    .await;
-    let mut s = cx
-        .store
-        .create(data(json!({"user": {"sub": "u"}, "n": 1})))
-        .await
-        .unwrap();
-    cx.advance_secs(50);
-    s.insert("n", 2).unwrap();
-    s.insert("csrf_token", "t").unwrap();
-    let saved = cx.store.save(s.clone()).await.unwrap();
-    assert_eq!(
-        saved.lifetime().idle_expires_at,
-        cx.clock.now().saturating_add(IDLE)
-    );
-    assert_eq!(saved.lifetime().created_at, s.lifetime().created_at);
-    assert_eq!(
-        saved.lifetime().absolute_expires_at,
-        s.lifetime().absolute_expires_at
-    );
-    let loaded = cx.store.load(s.id()).await.unwrap().unwrap();
-    assert_eq!(
-        loaded.data(),
-        &data(json!({"user": {"sub": "u"}, "n": 2, "csrf_token": "t"}))
-    );
-    assert_eq!(loaded.version(), saved.version());
-    assert_eq!(loaded.lifetime(), saved.lifetime());
-}
-
-/// The session `save` returns can be saved again.
-pub async fn save_returns_the_new_version(f: Arc<dyn StoreFactory>) {
-    let cx = Ctx::new(&*f).await;
-    let mut s = cx.store.create(data(json!({"n": 0}))).await.unwrap();
-    for n in 1..=3 {
-        let before = s.version();
-        s.insert("n", n).unwrap();
-        s = cx.store.save(s).await.unwrap();
-        assert_ne!(s.version(), before, "a save must change the version");
-    }
-    assert_eq!(cx.store.load(s.id()).await.unwrap().unwrap().data()["n"], 3);
-}
-
-/// Saving a session written since it was loaded conflicts and writes nothing.
-pub async fn save_of_stale_session_conflicts(f: Arc<dyn StoreFactory>) {
-    let cx = Ctx::new(&*f).await;
-    let s = cx.store.create(data(json!({"n": 0}))).await.unwrap();
-    let id = s.id().clone();
-    // Each kind of intervening write makes the loaded copy stale.
-    for write in ["save", "set", "refresh"] {
-        let mut stale = cx.store.load(&id).await.unwrap().unwrap();
-        let mut fresh = cx.store.load(&id).await.unwrap().unwrap();
-        match write {
-            "save" => {
-                fresh.insert("by", "other").unwrap();
-                cx.store.save(fresh).await.unwrap();
-            }
-            "set" => {
-                cx.store.set(&id, data(json!({"by": "set"}))).await.unwrap();
-            }
-            _ => assert!(cx.store.refresh(&id).await.unwrap()),
-        }
-        let expected = cx.store.load(&id).await.unwrap().unwrap();
-        stale.insert("lost", true).unwrap();
-        let err = cx.store.save(stale).await.unwrap_err();
-        assert!(matches!(err, Error::Conflict), "after {write}: {err:?}");
-        assert!(err.is_retryable());
-        let now = cx.store.load(&id).await.unwrap().unwrap();
-        assert_eq!(
-            now.data(),
-            expected.data(),
-            "a conflicting save wrote data after {write}"
-        );
-        assert_eq!(now.version(), expected.version());
-    }
-}
-
-/// A save never brings back a session deleted, rotated away or expired after loading.
-pub async fn save_does_not_resurrect(f: Arc<dyn StoreFactory>) {
-    let cx = Ctx::new(&*f).await;
-    for ending in ["delete", "rotate", "expiry", "delete_user"] {
-        let s = cx
-            .store
-            .create(data(json!({"user": {"sub": "u1"}})))
-            .await
-            .unwrap();
-        let mut loaded = cx.store.load(s.id()).await.unwrap().unwrap();
-        match ending {
-            "delete" => assert!(cx.store.delete(s.id()).await.unwrap()),
-            "rotate" => assert!(cx.store.rotate(s.id()).await.unwrap().is_some()),
-            "delete_user" => assert_eq!(cx.store.delete_user("u1").await.unwrap(), 1),
-            _ => cx.advance_secs(100),
-        }
-        loaded.insert("after", ending).unwrap();
-        let err = cx.store.save(loaded).await.unwrap_err();
-        assert!(matches!(err, Error::NotFound), "after {ending}: {err:?}");
-        assert!(
-            !cx.store.exists(s.id()).await.unwrap(),
-            "save resurrected after {ending}"
-        );
-        cx.store.delete_user("u1").await.unwrap();
-    }
-}
 
 /// `refresh` slides the idle expiry of a live session and changes nothing else.
 pub async fn refresh_slides_idle_expiry(f: Arc<dyn StoreFactory>) {
@@ -185,7 +78,13 @@ pub async fn refresh_changes_the_version(f: Arc<dyn StoreFactory>) {
     assert!(cx.store.refresh(s.id()).await.unwrap());
     let after = cx.store.load(s.id()).await.unwrap().unwrap();
     assert_ne!(after.version(), s.version());
+    let mode = PutMode::IfVersion(s.version());
+    let got = cx.put(s.id(), data(json!({"x": 1})), mode, WriteOptions::new());
+    assert!(matches!(got.await, Err(Error::Conflict)));
     assert!(matches!(cx.store.save(s).await, Err(Error::Conflict)));
+    let unchanged = cx.store.load(after.id()).await.unwrap().unwrap();
+    assert_eq!(unchanged.version(), after.version());
+    assert_eq!(unchanged.data(), after.data());
 }
 
 /// `rotate` moves the data to a fresh id and kills the old one at once.

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use session_core::{
-    Capabilities, CleanupReport, ImportOutcome, Result, ScanCursor, ScanPage, Session, SessionData,
-    SessionId, SessionRecord, SessionStore, SessionSummary, WriteOptions,
+    Capabilities, CleanupReport, PutMode, Result, ScanCursor, ScanPage, Session, SessionData,
+    SessionId, SessionStore, SessionSummary, WriteOptions,
 };
 use session_migrate::MigratingStore;
 
@@ -20,6 +20,8 @@ use session_migrate::MigratingStore;
 pub struct Interleaved {
     store: MigratingStore,
     rng: AtomicU64,
+    /// Shared by every operation; held exclusively by a put routed to the old store.
+    gate: tokio::sync::RwLock<()>,
 }
 
 impl Interleaved {
@@ -29,6 +31,7 @@ impl Interleaved {
         Interleaved {
             store: MigratingStore::new(old, new),
             rng: AtomicU64::new(seed),
+            gate: tokio::sync::RwLock::new(()),
         }
     }
 
@@ -52,11 +55,13 @@ impl Interleaved {
         }
     }
 
-    /// New sessions land in the old store one time in two while no copy exists anywhere.
-    /// (Before the switch the new store held nothing under the id, not even an expired
-    /// record, so one is dropped here.)
+    /// Whether a put that can store a new session lands in the old store, as if written
+    /// before the switch: one time in two while no copy exists anywhere. (Before the switch
+    /// the new store held nothing under the id, not even an expired record, so one is dropped
+    /// here.) The caller holds `gate` exclusively: this check and the write it leads to are not
+    /// one step of the store, so nothing else may run meanwhile.
     async fn route_new(&self, id: &SessionId) -> Result<bool> {
-        if self.roll(2) != 0 || self.store.exists(id).await? {
+        if self.store.exists(id).await? {
             return Ok(false);
         }
         self.store.new_store().delete(id).await?;
@@ -66,76 +71,76 @@ impl Interleaved {
 
 #[async_trait]
 impl SessionStore for Interleaved {
-    fn backend(&self) -> &'static str {
-        "migrating (interleaved)"
-    }
     fn capabilities(&self) -> Capabilities {
-        self.store.capabilities()
+        let inner = self.store.capabilities();
+        Capabilities::new("migrating (interleaved)").with_keeps_tokens(inner.keeps_tokens)
     }
     async fn load(&self, id: &SessionId) -> Result<Option<Session>> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.load(id).await
     }
-    async fn insert(
+    async fn put(
         &self,
         id: &SessionId,
-        d: SessionData,
+        d: Arc<SessionData>,
+        mode: PutMode,
         o: WriteOptions,
-    ) -> Result<Option<Session>> {
+    ) -> Result<Session> {
         self.maybe_copy().await;
-        if self.route_new(id).await? {
-            return self.store.old_store().insert(id, d, o).await;
+        // Only the modes that can store a session where none is may land in the old store.
+        if matches!(mode, PutMode::Create | PutMode::Upsert) && self.roll(2) == 0 {
+            let _only = self.gate.write().await;
+            if self.route_new(id).await? {
+                return self.store.old_store().put(id, d, mode, o).await;
+            }
+            return self.store.put(id, d, mode, o).await;
         }
-        self.store.insert(id, d, o).await
-    }
-    async fn set_with(&self, id: &SessionId, d: SessionData, o: WriteOptions) -> Result<Session> {
-        self.maybe_copy().await;
-        if self.route_new(id).await? {
-            return self.store.old_store().set_with(id, d, o).await;
-        }
-        self.store.set_with(id, d, o).await
-    }
-    async fn save(&self, session: Session) -> Result<Session> {
-        self.maybe_copy().await;
-        self.store.save(session).await
+        let _shared = self.gate.read().await;
+        self.store.put(id, d, mode, o).await
     }
     async fn delete(&self, id: &SessionId) -> Result<bool> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.delete(id).await
     }
     async fn exists(&self, id: &SessionId) -> Result<bool> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.exists(id).await
     }
     async fn refresh(&self, id: &SessionId) -> Result<bool> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.refresh(id).await
     }
     async fn rotate(&self, id: &SessionId) -> Result<Option<Session>> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.rotate(id).await
     }
     async fn count(&self) -> Result<u64> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.count().await
     }
     async fn list_user(&self, user: &str) -> Result<Vec<SessionSummary>> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.list_user(user).await
     }
     async fn delete_user(&self, user: &str) -> Result<u64> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.delete_user(user).await
     }
     async fn cleanup(&self) -> Result<CleanupReport> {
         self.maybe_copy().await;
+        let _shared = self.gate.read().await;
         self.store.cleanup().await
     }
     async fn scan(&self, cursor: Option<ScanCursor>, limit: usize) -> Result<ScanPage> {
+        let _shared = self.gate.read().await;
         self.store.scan(cursor, limit).await
-    }
-    async fn import(&self, record: SessionRecord) -> Result<ImportOutcome> {
-        self.maybe_copy().await;
-        self.store.import(record).await
     }
 }

@@ -2,7 +2,7 @@
 -- never Redis time, so tests with a manual clock decide exactly like the Rust model.
 -- Numbers go back to Redis through fmt(): Lua's default conversion would print 1.7e+12.
 
-local OK, GONE, STALE, TAKEN, CORRUPT, FOREIGN, EXPIRED = 1, 0, -1, -3, -2, -4, -5
+local OK, GONE, STALE, TAKEN, CORRUPT, FOREIGN = 1, 0, -1, -3, -2, -4
 
 -- The metadata member at the start of a value, with any JSON whitespace (the existing service
 -- writes it back through json.dumps, which adds spaces). The last capture is the position

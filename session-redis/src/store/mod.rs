@@ -15,9 +15,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use session_core::{
-    Capabilities, CleanupReport, Clock, Error, ImportOutcome, Result, ScanCursor, ScanPage,
-    Session, SessionConfig, SessionData, SessionId, SessionRecord, SessionStore, SessionSummary,
-    SystemClock, Timestamp, WriteOptions,
+    Capabilities, CleanupReport, Clock, Error, PutMode, Result, ScanCursor, ScanPage, Session,
+    SessionConfig, SessionData, SessionId, SessionStore, SessionSummary, SystemClock, Timestamp,
+    WriteOptions,
 };
 use tracing::Instrument as _;
 
@@ -201,7 +201,7 @@ where
 
 /// Runs one operation inside its span and records how it went.
 macro_rules! traced {
-    ($self:ident, $op:literal, $id:expr, |$call:ident| $body:expr) => {{
+    ($self:ident, $op:expr, $id:expr, |$call:ident| $body:expr) => {{
         let mut $call = $self.call($op, $id);
         let span = $call.span().clone();
         let result = async { $body }.instrument(span).await;
@@ -215,14 +215,8 @@ impl<C> SessionStore for RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    fn backend(&self) -> &'static str {
-        self.backend
-    }
-
     fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            keeps_tokens: !self.shared.keys.hashed(),
-        }
+        Capabilities::new(self.backend).with_keeps_tokens(!self.shared.keys.hashed())
     }
 
     async fn load(&self, id: &SessionId) -> Result<Option<Session>> {
@@ -231,32 +225,15 @@ where
             .await)
     }
 
-    async fn insert(
+    async fn put(
         &self,
         id: &SessionId,
-        data: SessionData,
-        options: WriteOptions,
-    ) -> Result<Option<Session>> {
-        traced!(self, "insert", Some(id), |call| self
-            .insert_in(&mut call, id, data, options)
-            .await)
-    }
-
-    async fn set_with(
-        &self,
-        id: &SessionId,
-        data: SessionData,
+        data: Arc<SessionData>,
+        mode: PutMode,
         options: WriteOptions,
     ) -> Result<Session> {
-        traced!(self, "set", Some(id), |call| self
-            .set_in(&mut call, id, data, options)
-            .await)
-    }
-
-    async fn save(&self, session: Session) -> Result<Session> {
-        let id = session.id().clone();
-        traced!(self, "save", Some(&id), |call| self
-            .save_in(&mut call, session)
+        traced!(self, write::op_name(mode), Some(id), |call| self
+            .put_in(&mut call, id, data, mode, options)
             .await)
     }
 
@@ -303,13 +280,6 @@ where
     async fn scan(&self, cursor: Option<ScanCursor>, limit: usize) -> Result<ScanPage> {
         traced!(self, "scan", None, |call| self
             .scan_in(&mut call, cursor, limit)
-            .await)
-    }
-
-    async fn import(&self, record: SessionRecord) -> Result<ImportOutcome> {
-        let id = record.id.clone();
-        traced!(self, "import", id.as_ref(), |call| self
-            .import_in(&mut call, record)
             .await)
     }
 }

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use redis::aio::ConnectionLike;
 use session_core::{
-    encode_data, user_of, Error, ImportOutcome, Lifetime, Result, Session, SessionData, SessionId,
-    SessionRecord, Timestamp, WriteOptions,
+    encode_data, user_of, Error, PutMode, Result, Session, SessionData, SessionId, Timestamp,
+    WriteOptions,
 };
 
 use super::call::Call;
@@ -28,18 +28,39 @@ const ROTATE_ATTEMPTS: usize = 5;
 enum Written {
     Stored(Session),
     Taken,
-    Expired,
-}
-
-/// Where the lifetime of a write comes from (`write.lua`'s mode).
-enum Mode<'a> {
-    Insert,
-    Set,
-    Import(&'a Lifetime),
+    Gone,
+    Stale,
 }
 
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A put's name in traces: `put_create`, `put_upsert`, `put_if_live`, `put_if_version`.
+pub(crate) fn op_name(mode: PutMode) -> &'static str {
+    match mode {
+        PutMode::Create => "put_create",
+        PutMode::Upsert => "put_upsert",
+        PutMode::IfLive => "put_if_live",
+        PutMode::IfVersion(_) => "put_if_version",
+        _ => "put",
+    }
+}
+
+/// `write.lua`'s name for a mode.
+fn mode_name(mode: PutMode) -> Result<&'static str> {
+    Ok(match mode {
+        PutMode::Create => "create",
+        PutMode::Upsert => "upsert",
+        PutMode::IfLive => "iflive",
+        PutMode::IfVersion(_) => "ifversion",
+        _ => {
+            return Err(Error::Unsupported {
+                backend: super::BACKEND,
+                operation: "this put mode",
+            })
+        }
+    })
 }
 
 impl<C> RedisStore<C>
@@ -52,50 +73,48 @@ where
             .unwrap_or_default()
     }
 
+    /// One `write.lua` call: the put at `sid`, returning the session under `id`.
     async fn write(
         &self,
         call: &mut Call<C>,
         id: SessionId,
         sid: &StorageId,
-        data: SessionData,
-        idle_timeout: Option<Duration>,
-        mode: Mode<'_>,
+        data: Arc<SessionData>,
+        mode: PutMode,
+        options: WriteOptions,
     ) -> Result<Written> {
         let body = encode_data(&data, self.shared.session.max_session_bytes)?;
         let now = self.now();
+        if options.lifetime.is_some_and(|l| !l.is_live(now)) {
+            return Err(Error::NotFound);
+        }
         let config = &self.shared.session;
         let keys = &self.shared.keys;
         let mut invocation = scripts().write.key(keys.session_key(sid));
         invocation.key(&self.shared.expiry_index);
-        let name = match mode {
-            Mode::Insert => "insert",
-            Mode::Set => "set",
-            Mode::Import(_) => "import",
-        };
         let user_hex = self.user_hex_of(&data);
-        // The metadata of a session written where no live one is: the script uses it as it
-        // is, except for a set over a live session.
-        let fresh = match mode {
-            Mode::Import(lifetime) => *lifetime,
-            Mode::Insert | Mode::Set => Lifetime::starting(
-                now,
-                idle_timeout.unwrap_or(config.idle_timeout),
-                config.absolute_lifetime,
-            ),
+        // The metadata of a session written where no live one is (or the given lifetime): the
+        // script uses it as it is, except over a live session without a given lifetime.
+        let fresh = options.lifetime_at(now, None, config.idle_timeout, config.absolute_lifetime);
+        let expected = match mode {
+            PutMode::IfVersion(v) => codec::version_hex(v),
+            _ => String::new(),
         };
         invocation
-            .arg(name)
+            .arg(mode_name(mode)?)
             .arg(now.0)
             .arg(sid.as_str())
             .arg(keys.prefix())
             .arg(codec::tail(&body))
             .arg(&user_hex)
-            .arg(idle_timeout.map_or(0, ms))
+            .arg(options.idle_timeout.map_or(0, ms))
             .arg(fresh.created_at.0)
             .arg(ms(fresh.idle_timeout))
             .arg(fresh.idle_expires_at.0)
             .arg(fresh.absolute_expires_at.map_or(0, |a| a.0))
-            .arg(codec::fresh_writes());
+            .arg(codec::fresh_writes())
+            .arg(if options.lifetime.is_some() { "1" } else { "0" })
+            .arg(expected);
         let reply = call.invoke(&invocation).await?;
         match reply.status()? {
             Status::Ok => {
@@ -111,154 +130,36 @@ where
                 let version = codec::version_of_encoded(&meta, &body);
                 Ok(Written::Stored(Session::from_parts(
                     id,
-                    Arc::new(data),
+                    data,
                     meta.lifetime(),
                     version,
                 )))
             }
             Status::Taken => Ok(Written::Taken),
-            Status::Expired => Ok(Written::Expired),
+            Status::Gone => Ok(Written::Gone),
+            Status::Stale => Ok(Written::Stale),
             Status::Corrupt => Err(self.corrupt(sid, "not a session; left unchanged", None)),
             _ => Err(unexpected(call.backend(), "unexpected write status")),
         }
     }
 
-    pub(crate) async fn insert_in(
+    pub(crate) async fn put_in(
         &self,
         call: &mut Call<C>,
         id: &SessionId,
-        data: SessionData,
-        options: WriteOptions,
-    ) -> Result<Option<Session>> {
-        let sid = self.shared.keys.storage_id(id);
-        match self
-            .write(
-                call,
-                id.clone(),
-                &sid,
-                data,
-                options.idle_timeout,
-                Mode::Insert,
-            )
-            .await?
-        {
-            Written::Stored(session) => Ok(Some(session)),
-            Written::Taken | Written::Expired => Ok(None),
-        }
-    }
-
-    pub(crate) async fn set_in(
-        &self,
-        call: &mut Call<C>,
-        id: &SessionId,
-        data: SessionData,
+        data: Arc<SessionData>,
+        mode: PutMode,
         options: WriteOptions,
     ) -> Result<Session> {
         let sid = self.shared.keys.storage_id(id);
         match self
-            .write(
-                call,
-                id.clone(),
-                &sid,
-                data,
-                options.idle_timeout,
-                Mode::Set,
-            )
+            .write(call, id.clone(), &sid, data, mode, options)
             .await?
         {
             Written::Stored(session) => Ok(session),
-            _ => Err(unexpected(call.backend(), "set did not store")),
-        }
-    }
-
-    pub(crate) async fn import_in(
-        &self,
-        call: &mut Call<C>,
-        record: SessionRecord,
-    ) -> Result<ImportOutcome> {
-        let keys = &self.shared.keys;
-        let (id, sid) = match (&record.id, keys.hashed()) {
-            (Some(id), _) => (id.clone(), keys.storage_id(id)),
-            // Hashed keys need only the handle; the returned session's id is never exposed.
-            (None, true) => (
-                SessionId::generate(),
-                StorageId::Handle(record.handle.clone()),
-            ),
-            (None, false) => {
-                return Err(Error::Unsupported {
-                    backend: self.backend,
-                    operation: "import without a token",
-                })
-            }
-        };
-        if !record.lifetime.is_live(self.now()) {
-            return Ok(ImportOutcome::Expired);
-        }
-        let lifetime = record.lifetime;
-        match self
-            .write(
-                call,
-                id,
-                &sid,
-                record.data,
-                Some(lifetime.idle_timeout),
-                Mode::Import(&lifetime),
-            )
-            .await?
-        {
-            Written::Stored(_) => Ok(ImportOutcome::Imported),
-            Written::Taken => Ok(ImportOutcome::AlreadyPresent),
-            Written::Expired => Ok(ImportOutcome::Expired),
-        }
-    }
-
-    pub(crate) async fn save_in(&self, call: &mut Call<C>, session: Session) -> Result<Session> {
-        let body = encode_data(session.data(), self.shared.session.max_session_bytes)?;
-        let now = self.now();
-        let keys = &self.shared.keys;
-        let sid = keys.storage_id(session.id());
-        let touched = session.lifetime().touched(now);
-        let user_hex = self.user_hex_of(session.data());
-        let mut invocation = scripts().save.key(keys.session_key(&sid));
-        invocation
-            .key(&self.shared.expiry_index)
-            .arg(now.0)
-            .arg(codec::version_hex(session.version()))
-            .arg(sid.as_str())
-            .arg(keys.prefix())
-            .arg(codec::tail(&body))
-            .arg(&user_hex)
-            .arg(touched.created_at.0)
-            .arg(ms(touched.idle_timeout))
-            .arg(touched.idle_expires_at.0)
-            .arg(touched.absolute_expires_at.map_or(0, |a| a.0))
-            .arg(touched.expires_at().0)
-            .arg(codec::fresh_writes());
-        let reply = call.invoke(&invocation).await?;
-        match reply.status()? {
-            Status::Ok => {
-                let lifetime = touched;
-                let meta = Meta {
-                    created_at: lifetime.created_at,
-                    idle_timeout: lifetime.idle_timeout,
-                    idle_expires_at: lifetime.idle_expires_at,
-                    absolute_expires_at: lifetime.absolute_expires_at,
-                    writes: reply.uint(1)?,
-                    user_hex,
-                };
-                let version = codec::version_of_encoded(&meta, &body);
-                let id = session.id().clone();
-                Ok(Session::from_parts(
-                    id,
-                    session.shared_data().clone(),
-                    lifetime,
-                    version,
-                ))
-            }
-            Status::Gone => Err(Error::NotFound),
-            Status::Stale => Err(Error::Conflict),
-            Status::Corrupt => Err(self.corrupt(&sid, "not a session; left unchanged", None)),
-            _ => Err(unexpected(call.backend(), "unexpected save status")),
+            Written::Taken => Err(Error::AlreadyExists),
+            Written::Gone => Err(Error::NotFound),
+            Written::Stale => Err(Error::Conflict),
         }
     }
 
@@ -362,17 +263,20 @@ where
         let now = self.now();
         let sid = self.shared.keys.storage_id(id);
         let key = self.shared.keys.session_key(&sid);
-        let Loaded::Live {
-            data,
-            lifetime,
-            bytes,
-        } = self.fetch(call, &sid, &key, now).await?
-        else {
+        let Loaded::Live { data, bytes, .. } = self.fetch(call, &sid, &key, now).await? else {
             return Ok(false);
         };
         let version = codec::version_of(&bytes);
-        let session = Session::from_parts(id.clone(), Arc::new(data), lifetime, version);
-        match self.save_in(call, session).await {
+        match self
+            .put_in(
+                call,
+                id,
+                Arc::new(data),
+                PutMode::IfVersion(version),
+                WriteOptions::new(),
+            )
+            .await
+        {
             // A conflict means someone wrote it meanwhile: the caller's retry looks again.
             Ok(_) | Err(Error::Conflict) => Ok(true),
             Err(Error::NotFound) => Ok(false),

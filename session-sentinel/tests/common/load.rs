@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use session_core::{Error, SessionId, SessionStore, WriteOptions};
+use session_core::{Error, PutMode, SessionId, SessionStore, WriteOptions};
 use session_sentinel::{SentinelError, SentinelStore};
 
 /// One finished operation.
@@ -65,7 +65,12 @@ pub fn start(store: Arc<SentinelStore>, workers: usize) -> Load {
                     // Write a fresh session.
                     let id = SessionId::generate();
                     let result = store
-                        .set_with(&id, super::data(n), WriteOptions::default())
+                        .put(
+                            &id,
+                            Arc::new(super::data(n)),
+                            PutMode::Upsert,
+                            WriteOptions::new(),
+                        )
                         .await;
                     record(&store, &ledger, &successes, &result);
                     // A failed write's outcome is uncertain: it is not checked at the end.

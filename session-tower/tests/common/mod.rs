@@ -34,8 +34,16 @@ pub struct Fixture {
     pub redis: Option<(RedisServer, String)>,
 }
 
+/// How long the fixtures' Redis stores wait for an answer: short, so that a test of an outage
+/// fails fast.
+const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The same for the race tests, which keep dozens of requests in flight, maybe on a busy
+/// machine: a slow answer there is no failure, only a hung server is.
+const PATIENT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Settings for a store on `server` under a fresh random key prefix.
-fn redis_config(server: &RedisServer) -> (RedisConfig, String) {
+fn redis_config(server: &RedisServer, response_timeout: Duration) -> (RedisConfig, String) {
     let prefix = format!(
         "tower-{}:",
         &SessionId::generate().handle().fingerprint()[4..]
@@ -47,15 +55,19 @@ fn redis_config(server: &RedisServer) -> (RedisConfig, String) {
     let config = RedisConfig {
         port: server.port(),
         connect_timeout: Duration::from_millis(500),
-        response_timeout: Duration::from_millis(500),
+        response_timeout,
         session,
         ..RedisConfig::default()
     };
     (config, prefix)
 }
 
-async fn redis_store(server: &RedisServer, clock: &ManualClock) -> (RedisStore, String) {
-    let (config, prefix) = redis_config(server);
+async fn redis_store(
+    server: &RedisServer,
+    clock: &ManualClock,
+    response_timeout: Duration,
+) -> (RedisStore, String) {
+    let (config, prefix) = redis_config(server, response_timeout);
     let store = RedisStore::connect(config)
         .await
         .expect("connect to the test redis")
@@ -79,9 +91,18 @@ impl Fixture {
 
     /// A RedisStore on a real redis-server of its own.
     pub async fn redis() -> Self {
+        Self::redis_with(RESPONSE_TIMEOUT).await
+    }
+
+    /// [`Fixture::redis`] that waits for slow answers (see [`PATIENT_RESPONSE_TIMEOUT`]).
+    pub async fn redis_patient() -> Self {
+        Self::redis_with(PATIENT_RESPONSE_TIMEOUT).await
+    }
+
+    async fn redis_with(response_timeout: Duration) -> Self {
         let server = RedisServer::start();
         let clock = ManualClock::starting_now();
-        let (store, prefix) = redis_store(&server, &clock).await;
+        let (store, prefix) = redis_store(&server, &clock, response_timeout).await;
         Fixture {
             store: Arc::new(store),
             clock,
@@ -91,12 +112,21 @@ impl Fixture {
 
     /// A MigratingStore moving sessions from memory to a real Redis, as during a live cutover.
     pub async fn migrating() -> Self {
+        Self::migrating_with(RESPONSE_TIMEOUT).await
+    }
+
+    /// [`Fixture::migrating`] that waits for slow answers (see [`PATIENT_RESPONSE_TIMEOUT`]).
+    pub async fn migrating_patient() -> Self {
+        Self::migrating_with(PATIENT_RESPONSE_TIMEOUT).await
+    }
+
+    async fn migrating_with(response_timeout: Duration) -> Self {
         let server = RedisServer::start();
         let clock = ManualClock::starting_now();
         let old = MemoryStore::builder()
             .clock(Arc::new(clock.clone()))
             .build();
-        let (new, prefix) = redis_store(&server, &clock).await;
+        let (new, prefix) = redis_store(&server, &clock, response_timeout).await;
         Fixture {
             store: Arc::new(MigratingStore::new(Arc::new(old), Arc::new(new))),
             clock,
