@@ -22,41 +22,52 @@ fi
 redis-server --version
 chromedriver --version
 
-# Every test binary runs even when one fails (--no-fail-fast); the summary below says which
-# failed. `cargo test` without `--workspace` covers the default members: everything but the
-# benchmark tool (see Cargo.toml).
-log="$(mktemp -t test-all.XXXXXX)"
-trap 'rm -f "$log"' EXIT
+# Every test runs even when some fail, and the summary at the end lists the failures.
+# cargo-nextest (on this project's machines) runs the test binaries side by side, each test in
+# its own process; without it, `cargo test --no-fail-fast` runs the same tests one binary at a
+# time. Either way `cargo test` without `--workspace` covers the default members: everything
+# but the benchmark tool (see Cargo.toml). Doc tests run through `cargo test --doc`.
 start=$SECONDS
-set +e
-cargo test --no-fail-fast "$@" 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
-set -e
+status=0
+summary=""
+if cargo nextest --version >/dev/null 2>&1; then
+  log="$(mktemp -t test-all.XXXXXX)"
+  trap 'rm -f "$log"' EXIT
+  cargo nextest run --no-fail-fast "$@" 2>&1 | tee "$log" || status=1
+  summary="$(grep -E '^ +Summary ' "$log" | tail -1)"
+  passed=$(echo "$summary" | sed -nE 's/.* ([0-9]+) passed.*/\1/p')
+  failed=$(echo "$summary" | sed -nE 's/.* ([0-9]+) failed.*/\1/p')
+  failures="$(grep -E '^ +(FAIL|TIMEOUT|SIGSEGV|SIGABRT) \[' "$log" | sort -u || true)"
+  doc_log="$(mktemp -t test-doc.XXXXXX)"
+  trap 'rm -f "$log" "$doc_log"' EXIT
+  cargo test --doc --no-fail-fast "$@" 2>&1 | tee "$doc_log" || status=1
+else
+  echo "cargo-nextest not found: running the test binaries one at a time with cargo test" >&2
+  doc_log="$(mktemp -t test-all.XXXXXX)"
+  trap 'rm -f "$doc_log"' EXIT
+  cargo test --no-fail-fast "$@" 2>&1 | tee "$doc_log" || status=1
+  passed=0
+  failed=0
+  failures=""
+fi
+# cargo test's own result lines (doc tests, or everything without nextest).
+read -r doc_passed doc_failed < <(awk '/^test result: /{
+    for (i = 1; i <= NF; i++) {
+      if ($(i + 1) ~ /^passed/) p += $i
+      if ($(i + 1) ~ /^failed/) f += $i
+    }
+  } END { print p + 0, f + 0 }' "$doc_log")
+failures="$failures$(grep -E '^test .* \.\.\. FAILED$' "$doc_log" | sed 's/^/        FAIL (cargo test) /' || true)"
+passed=$(( ${passed:-0} + doc_passed ))
+failed=$(( ${failed:-0} + doc_failed ))
 
 echo
 echo "== test summary ($((SECONDS - start)) s) =="
-awk '
-  /^     Running / { binary = $2 }
-  /^   Doc-tests / { binary = "doc-tests " $2 }
-  /^test .* \.\.\. FAILED$/ { failed_tests[++nf] = binary ": " $2 }
-  /^test result: / {
-    for (i = 1; i <= NF; i++) {
-      if ($(i + 1) ~ /^passed/) passed += $i
-      if ($(i + 1) ~ /^failed/) { failed += $i; if ($i > 0) failed_bins[++nb] = binary }
-      if ($(i + 1) ~ /^ignored/) ignored += $i
-    }
-    binaries++
-  }
-  /^error: (could not compile|test failed)/ { errors[++ne] = $0 }
-  END {
-    for (i = 1; i <= nf; i++) print "FAILED  " failed_tests[i]
-    for (i = 1; i <= ne; i++) print "ERROR   " errors[i]
-    printf "%d test binaries run, %d ignored\n", binaries, ignored
-    printf "%d passed, %d failed\n", passed, failed
-  }' "$log"
-if [ "$status" -ne 0 ]; then
-  echo "test-all: FAILED (cargo test exited $status)" >&2
-else
-  echo "test-all: all passed"
+[ -n "$summary" ] && echo "nextest:$summary"
+[ -n "$failures" ] && echo "$failures"
+echo "total: $passed passed, $failed failed"
+if [ "$status" -ne 0 ] || [ "$failed" -ne 0 ]; then
+  echo "test-all: FAILED" >&2
+  exit 1
 fi
-exit "$status"
+echo "test-all: all passed"
