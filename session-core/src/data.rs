@@ -8,6 +8,10 @@ use crate::error::{Error, Result};
 
 /// The data of a session: a JSON object, exactly what the existing service stores
 /// (`user`, `access_token`, `created`, `csrf_token`, …).
+///
+/// The workspace builds `serde_json` with `arbitrary_precision`: a number keeps the digits it
+/// was parsed from (a `time.time()` float, an integer past 64 bits, `-0.0`), so data another
+/// writer stored comes back and goes out again unchanged.
 pub type SessionData = Map<String, Value>;
 
 /// The one top-level key stores may use for their own metadata inside a stored record. Data
@@ -88,10 +92,8 @@ fn value_len_bound(value: &Value) -> usize {
         Value::String(s) => 2 + 6 * s.len(),
         Value::Array(items) => 2 + items.len() + items.iter().map(value_len_bound).sum::<usize>(),
         Value::Object(map) => object_len_bound(map),
-        // A 64-bit integer prints in at most 20 characters, a float in at most 24 (sign,
-        // 17 digits, point, exponent); anything else (a wider number) is measured.
-        Value::Number(n) if n.is_u64() || n.is_i64() => 20,
-        Value::Number(n) if n.is_f64() && n.as_f64().is_some_and(f64::is_finite) => 32,
+        // Numbers keep the digits they were written with (`arbitrary_precision`), so they
+        // are measured, not bounded.
         other => value_len(other),
     }
 }
@@ -260,6 +262,10 @@ mod tests {
             json!({"esc": "q\"b\\s\u{8}\t\n\u{c}\r\u{0}\u{1f}\u{7f}é€😀", "k\"ey": "v"}),
             json!({"f": [1795926903.3024395, -0.0, 1e300, 5e-324, 0.1, u64::MAX, i64::MIN]}),
             json!({"g": [-1.7976931348623157e308, -2.2250738585072014e-308, 123456789012.25]}),
+            serde_json::from_str(
+                r#"{"big": [18446744073709551617, -0.0, 1.0000000000000000000001e-7]}"#,
+            )
+            .unwrap(),
             json!({"user": {"sub": "u-1", "roles": ["a", "b"], "n": {"deep": [[], [{}]]}}}),
         ];
         for sample in samples {

@@ -219,3 +219,84 @@ async fn cleanup_repairs_index_entries_of_sessions_deleted_by_another_writer() {
     let members: Vec<String> = con.zrange("session:~exp", 0, -1).unwrap();
     assert_eq!(members, vec![kept.id().expose_token().to_owned()]);
 }
+
+/// Numbers keep the digits the existing service wrote (`time.time()` floats, integers past 64
+/// bits, `-0.0`, subnormals, exponents) through every operation of ours, whether or not it
+/// rewrites the value; text with non-ASCII characters (which `json.dumps` escapes) keeps its
+/// characters.
+#[tokio::test]
+async fn python_numbers_and_text_survive_every_write_exactly() {
+    let server = RedisServer::start();
+    let store = store_on(
+        &server,
+        default_config(),
+        false,
+        Arc::new(session_core::SystemClock),
+    )
+    .await;
+    let mut con = server.connection();
+    let numbers = [
+        ("created", "1795926903.3024395"),
+        ("big", "18446744073709551617"),
+        ("neg_zero", "-0.0"),
+        ("tiny", "5e-324"),
+        ("huge", "1e+16"),
+        ("precise", "0.30000000000000004"),
+    ];
+    let members: Vec<String> = numbers
+        .iter()
+        .map(|(k, v)| format!("\"{k}\": {v}"))
+        .collect();
+    // Exactly what `json.dumps` writes (ensure_ascii escapes, ", " and ": " separators).
+    let python = format!(
+        r#"{{"user": {{"sub": "u-42", "username": "\u00e9l\u00e8ve"}}, {}, "text": "caf\u00e9 \ud83d\ude00", "csrf_token": "t"}}"#,
+        members.join(", ")
+    );
+    let id = SessionId::generate();
+    let key = format!("session:{}", id.expose_token());
+    let _: () = con.set_ex(&key, &python, 7200).unwrap();
+
+    let check = |what: &str, data: &serde_json::Map<String, Value>| {
+        for (k, text) in numbers {
+            assert_eq!(data[k].to_string(), text, "{what}: {k}");
+        }
+        assert_eq!(data["user"]["username"], "élève", "{what}");
+        assert_eq!(data["text"], "café 😀", "{what}");
+    };
+    let stored = |con: &mut redis::Connection, key: &str| -> serde_json::Map<String, Value> {
+        let raw: String = con.get(key).unwrap();
+        let mut object: serde_json::Map<String, Value> = serde_json::from_str(&raw).unwrap();
+        object.shift_remove(RESERVED_KEY);
+        object
+    };
+
+    let loaded = store.get(&id).await.unwrap().expect("the foreign session");
+    check("load", loaded.data());
+    assert_eq!(store.list_user("u-42").await.unwrap().len(), 0);
+
+    // Refresh gives it metadata and index entries (a rewrite in this layout).
+    assert!(store.refresh(&id).await.unwrap());
+    check("stored after refresh", &stored(&mut con, &key));
+    assert_eq!(store.list_user("u-42").await.unwrap().len(), 1);
+
+    // A change to one member leaves the others' digits alone.
+    store
+        .update(&id, |d| {
+            d.insert("theme".into(), json!("dark"));
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let after_update = stored(&mut con, &key);
+    check("stored after update", &after_update);
+    assert_eq!(after_update["theme"], "dark");
+
+    // A save of an unchanged copy and a rotation copy the numbers as they are.
+    let copy = store.get(&id).await.unwrap().unwrap();
+    store.save(copy).await.unwrap();
+    check("stored after save", &stored(&mut con, &key));
+    let rotated = store.rotate(&id).await.unwrap().unwrap();
+    check("rotated", rotated.data());
+    let rotated_key = format!("session:{}", rotated.id().expose_token());
+    check("stored after rotate", &stored(&mut con, &rotated_key));
+}

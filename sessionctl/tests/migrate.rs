@@ -289,6 +289,33 @@ async fn dry_run_writes_nothing_and_verify_reports_mismatches_with_exit_4() {
         problems.contains("no TTL") && problems.contains("TTL differs"),
         "{problems}"
     );
+
+    // A float changed in a digit a 64-bit float cannot hold (what a lossy parse and rewrite
+    // would do, silently): verify compares the digits, so it notices.
+    let value: String = redis::cmd("GET").arg(key(8)).query(&mut con).unwrap();
+    let drifted = value.replace("\"created\":1700000008.5", "\"created\":1700000008.5000001");
+    assert_ne!(drifted, value, "{value}");
+    assert_eq!(
+        drifted.parse::<serde_json::Value>().unwrap()["created"].as_f64(),
+        value.parse::<serde_json::Value>().unwrap()["created"].as_f64(),
+        "the same f64 either way"
+    );
+    let () = redis::cmd("SET")
+        .arg(key(8))
+        .arg(&drifted)
+        .arg("KEEPTTL")
+        .query(&mut con)
+        .unwrap();
+    let verify = migrate_verify();
+    assert_eq!(verify.code, 4, "{verify:?}");
+    let summary = verify.json();
+    assert_eq!(summary["verify"]["mismatched"], 4, "{summary}");
+    assert!(
+        summary["verify"]["problems"]
+            .to_string()
+            .contains(&tokens[8].fingerprint()),
+        "{summary}"
+    );
 }
 
 #[test]
