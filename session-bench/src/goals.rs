@@ -69,19 +69,17 @@ pub fn memory(rows: &[CellRow]) -> Vec<Check> {
             checks.push(ahead(rows, op, tasks, "tower-sessions", 1.0));
         }
     }
-    let mut at_1 = ahead(rows, "put", 1, "tower-sessions", 1.0);
-    at_1.goal = "put at 1 task: ours ≥ 1.0× tower-sessions' save".into();
-    at_1.met = at_1
-        .met
-        .map(|_| ratio_of(rows, "put", 1).is_some_and(|x| x >= 1.0));
-    checks.push(at_1);
-    let mut at_16 = ahead(rows, "put", 16, "tower-sessions", 2.0);
-    at_16.goal = "put at 16 tasks: ours ≥ 2× tower-sessions' save".into();
-    at_16.met = at_16
-        .met
-        .map(|_| ratio_of(rows, "put", 16).is_some_and(|x| x >= 2.0));
-    checks.push(at_16);
+    checks.push(at_least(rows, "put", 1, 1.0));
+    checks.push(at_least(rows, "put", 16, 2.0));
     checks
+}
+
+/// Our `op` at `tasks` against tower-sessions' `save`: at least `times` as fast.
+fn at_least(rows: &[CellRow], op: &str, tasks: usize, times: f64) -> Check {
+    let mut check = ahead(rows, op, tasks, "tower-sessions", times);
+    check.goal = format!("{op} at {tasks} task(s): ours ≥ {times}× tower-sessions' save");
+    check.met = ratio_of(rows, op, tasks).map(|x| x >= times);
+    check
 }
 
 fn ratio_of(rows: &[CellRow], op: &str, tasks: usize) -> Option<f64> {

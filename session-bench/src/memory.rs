@@ -113,43 +113,49 @@ fn get(fx: &Arc<Fixture>) -> Vec<Contender> {
     ]
 }
 
+/// The raw baseline of both writes: insert the pre-encoded JSON.
+fn raw_insert(fx: Arc<Fixture>) -> Contender {
+    Contender::new("raw DashMap", move |t, i| {
+        let k = slot(t, i, PER_TASK);
+        black_box(fx.raw.insert(fx.tokens[k].clone(), fx.json[k].clone()));
+        std::future::ready(())
+    })
+}
+
+/// tower-sessions' write, for both of ours: `save(&record)`, which copies the record in.
+fn tower_save(fx: Arc<Fixture>) -> Contender {
+    Contender::new("tower-sessions", move |t, i| {
+        let fx = fx.clone();
+        async move {
+            fx.tower
+                .save(&fx.records[slot(t, i, PER_TASK)])
+                .await
+                .unwrap();
+        }
+    })
+}
+
 fn set(fx: &Arc<Fixture>) -> Vec<Contender> {
-    let (a, b, c) = (fx.clone(), fx.clone(), fx.clone());
+    let ours = fx.clone();
     vec![
-        Contender::new("raw DashMap", move |t, i| {
-            let k = slot(t, i, PER_TASK);
-            black_box(a.raw.insert(a.tokens[k].clone(), a.json[k].clone()));
-            std::future::ready(())
-        }),
+        raw_insert(fx.clone()),
         Contender::new("ours", move |t, i| {
-            let fx = b.clone();
+            let fx = ours.clone();
             async move {
                 let k = slot(t, i, PER_TASK);
                 black_box(fx.ours.set(&fx.ids[k], fx.data[k].clone()).await.unwrap());
             }
         }),
-        Contender::new("tower-sessions", move |t, i| {
-            let fx = c.clone();
-            async move {
-                fx.tower
-                    .save(&fx.records[slot(t, i, PER_TASK)])
-                    .await
-                    .unwrap();
-            }
-        }),
+        tower_save(fx.clone()),
     ]
 }
 
 fn put(fx: &Arc<Fixture>) -> Vec<Contender> {
-    let (a, b, c) = (fx.clone(), fx.clone(), fx.clone());
+    let ours = fx.clone();
     vec![
-        Contender::new("raw DashMap", move |t, i| {
-            let k = slot(t, i, PER_TASK);
-            black_box(a.raw.insert(a.tokens[k].clone(), a.json[k].clone()));
-            std::future::ready(())
-        }),
+        raw_insert(fx.clone()),
         Contender::new("ours", move |t, i| {
-            let fx = b.clone();
+            let fx = ours.clone();
             async move {
                 let k = slot(t, i, PER_TASK);
                 let data = fx.shared[k].clone();
@@ -159,15 +165,7 @@ fn put(fx: &Arc<Fixture>) -> Vec<Contender> {
                 black_box(put.await.unwrap());
             }
         }),
-        Contender::new("tower-sessions", move |t, i| {
-            let fx = c.clone();
-            async move {
-                fx.tower
-                    .save(&fx.records[slot(t, i, PER_TASK)])
-                    .await
-                    .unwrap();
-            }
-        }),
+        tower_save(fx.clone()),
     ]
 }
 

@@ -14,6 +14,11 @@
 //! - Indexes (`{prefix}~exp`, `{prefix}~user:{hex}`, see [`keys`]) make `count` and per-user
 //!   listing and revocation cheap; every multi-key write is one Lua script ([`scripts`]).
 //! - `hash_ids` keys sessions by the SHA-256 of the token, so no token is stored at all.
+//! - Sessions another writer stores directly (the existing service's `SETEX`) load, refresh
+//!   and save like ours, but are in no index until this store first writes or refreshes them,
+//!   or a `cleanup` pass adopts them (gives them metadata and index entries, data unchanged).
+//!   Until then `count`, `list_user` and `delete_user` do not see them: run `cleanup`
+//!   periodically while another writer is active (`sessionctl revoke-user` runs it first).
 //!
 //! Building blocks other Redis deployments reuse: [`keys`], [`codec`], [`scripts`],
 //! [`error::to_store_error`], [`RedisConfig`], and `RedisStore<C>` over any connection.

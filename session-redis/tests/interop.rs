@@ -300,3 +300,57 @@ async fn python_numbers_and_text_survive_every_write_exactly() {
     let rotated_key = format!("session:{}", rotated.id().expose_token());
     check("stored after rotate", &stored(&mut con, &rotated_key));
 }
+
+/// 1,000 sessions written exactly as the existing service writes them (`SETEX` of
+/// `json.dumps`), 20 per user: none is in our indexes until a cleanup pass adopts them; after
+/// it they are counted, listed and revoked ("log out everywhere" misses none), and their data
+/// is unchanged.
+#[tokio::test]
+async fn cleanup_indexes_sessions_the_python_service_wrote() {
+    let server = RedisServer::start();
+    let store = store_on(
+        &server,
+        default_config(),
+        false,
+        Arc::new(session_core::SystemClock),
+    )
+    .await;
+    let mut con = server.connection();
+    let mut ids = Vec::new();
+    let mut pipe = redis::pipe();
+    for i in 0..1_000 {
+        let id = SessionId::generate();
+        let data = json!({"user": {"sub": format!("sub-{}", i % 50), "username": format!("u{i}")},
+                          "created": 1_795_926_903.302_439_5, "csrf_token": "t"});
+        pipe.cmd("SETEX")
+            .arg(format!("session:{}", id.expose_token()))
+            .arg(7200)
+            .arg(dumps(data.as_object().unwrap()))
+            .ignore();
+        ids.push(id);
+    }
+    let () = pipe.query(&mut con).unwrap();
+    assert_eq!(store.count().await.unwrap(), 0, "not indexed yet");
+    assert_eq!(store.list_user("sub-6").await.unwrap().len(), 0);
+
+    let report = store.cleanup().await.unwrap();
+    assert_eq!(report.removed, 0);
+    assert!(report.repaired >= 1_000, "{report:?}");
+    assert_eq!(store.count().await.unwrap(), 1_000);
+    assert_eq!(store.list_user("sub-6").await.unwrap().len(), 20);
+    let again = store.cleanup().await.unwrap();
+    assert_eq!(
+        again.repaired, 0,
+        "a second pass finds nothing new: {again:?}"
+    );
+
+    assert_eq!(store.delete_user("sub-6").await.unwrap(), 20);
+    for (i, id) in ids.iter().enumerate() {
+        let loaded = store.get(id).await.unwrap();
+        assert_eq!(loaded.is_none(), i % 50 == 6, "session {i}");
+        if let Some(s) = loaded {
+            assert_eq!(s.data()["created"].to_string(), "1795926903.3024395");
+        }
+    }
+    assert_eq!(store.count().await.unwrap(), 980);
+}

@@ -77,7 +77,9 @@ pub enum Command {
         #[arg(value_name = "TOKEN", allow_hyphen_values = true)]
         token: String,
     },
-    /// Delete every session of a user ("log out everywhere").
+    /// Delete every session of a user ("log out everywhere"). Runs a cleanup pass first, so
+    /// sessions another writer stored directly (the existing service's SETEX) are indexed
+    /// and revoked too.
     RevokeUser {
         /// The user id (the value of the first of SESSION_USER_KEYS a session has).
         #[arg(value_name = "USER", allow_hyphen_values = true)]

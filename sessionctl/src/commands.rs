@@ -123,10 +123,13 @@ pub async fn refresh(store: &dyn SessionStore, out: Out, id: &SessionId) -> Resu
 }
 
 pub async fn revoke_user(store: &dyn SessionStore, out: Out, user: &str) -> Result<(), Failure> {
+    // A cleanup pass first: it indexes the sessions another writer stored directly (the
+    // existing service's SETEX), which "log out everywhere" must not miss.
+    let indexed = store.cleanup().await?.repaired;
     let n = store.delete_user(user).await?;
     out.print(
         || format!("deleted {n} session(s)"),
-        || json!({"ok": true, "deleted": n}),
+        || json!({"ok": true, "deleted": n, "index_entries_repaired_first": indexed}),
     );
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! `cleanup`: purge expired sessions and repair index entries, in bounded batches.
 
 use redis::aio::ConnectionLike;
-use session_core::{CleanupReport, Result};
+use session_core::{CleanupReport, Result, SessionId};
 
 use super::call::Call;
 use super::RedisStore;
+use crate::codec::{self, Stored};
+use crate::keys::StorageId;
 use crate::scripts::scripts;
 
 /// Expiry index entries one script call handles: big enough to amortise the round trip,
@@ -102,6 +104,57 @@ where
         for key in &user_indexes {
             report.repaired += self.drop_gone(call, key).await?;
         }
+        report.repaired += self.index_foreign(call).await?;
         Ok(report)
+    }
+
+    /// Sessions another writer stored without our metadata (the existing service's `SETEX`)
+    /// are in no index until this store first writes or refreshes them: this pass adopts every
+    /// one it finds (gives it metadata and index entries, data unchanged), so `count`,
+    /// `list_user` and `delete_user` see them. Returns how many. A page of keys at a time.
+    async fn index_foreign(&self, call: &mut Call<C>) -> Result<u64> {
+        let keys = &self.shared.keys;
+        // The other writer keys sessions by token; a store that keys them by hash cannot
+        // read those keys as sessions at all.
+        if keys.hashed() {
+            return Ok(0);
+        }
+        let pattern = keys.scan_pattern();
+        let mut adopted = 0;
+        let mut cursor = 0u64;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT);
+            let (next, found): (u64, Vec<Vec<u8>>) = call.query(&scan).await?;
+            let ids: Vec<SessionId> = found
+                .iter()
+                .filter_map(|key| match keys.parse_session_key(key) {
+                    Some(StorageId::Token(id)) => Some(id),
+                    _ => None,
+                })
+                .collect();
+            if !ids.is_empty() {
+                let mut mget = redis::cmd("MGET");
+                for id in &ids {
+                    mget.arg(keys.session_key(&StorageId::Token(id.clone())));
+                }
+                let values: Vec<Option<Vec<u8>>> = call.query(&mget).await?;
+                for (id, value) in ids.iter().zip(values) {
+                    let foreign = value
+                        .is_some_and(|v| matches!(codec::decode(&v), Ok(Stored::Foreign { .. })));
+                    if foreign && self.adopt(call, id).await? {
+                        adopted += 1;
+                    }
+                }
+            }
+            if next == 0 {
+                return Ok(adopted);
+            }
+            cursor = next;
+        }
     }
 }

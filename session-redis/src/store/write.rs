@@ -259,7 +259,7 @@ where
     /// Gives a foreign value (written without metadata) our metadata and index entries by
     /// saving it unchanged, so scripts that edit metadata in place can work on it. Returns
     /// `false` if it is gone.
-    async fn adopt(&self, call: &mut Call<C>, id: &SessionId) -> Result<bool> {
+    pub(super) async fn adopt(&self, call: &mut Call<C>, id: &SessionId) -> Result<bool> {
         let now = self.now();
         let sid = self.shared.keys.storage_id(id);
         let key = self.shared.keys.session_key(&sid);
