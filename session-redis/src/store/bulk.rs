@@ -294,7 +294,7 @@ where
     /// A record from any store (for example an in-memory one, or a test's seed data) as a
     /// [`BulkSession`] for this store, keeping its lifetime like [`import`] does.
     ///
-    /// [`import`]: session_core::SessionStore::import
+    /// [`import`]: session_core::SessionStoreExt::import
     pub fn prepare_record(&self, record: &SessionRecord) -> Result<BulkSession> {
         let sid = match &record.id {
             Some(id) => self.shared.keys.storage_id(id),
