@@ -118,6 +118,7 @@ macro_rules! conformance_suite {
             import_keeps_lifetime,
             import_never_overwrites,
             import_of_expired_record_is_skipped,
+            import_without_token_is_unsupported,
             model_based_property,
             concurrent_histories_linearize,
         }

@@ -38,6 +38,8 @@ pub const DEFAULT_SCAN_PAGE: usize = 500;
 /// - `import_never_overwrites`: a live session under the id gives `AlreadyPresent` and is
 ///   left as it was.
 /// - `import_of_expired_record_is_skipped`: gives `Expired` and writes nothing.
+/// - `import_without_token_is_unsupported`: a record with only a handle (its source hashes ids)
+///   gives [`Error::Unsupported`] and writes nothing.
 #[async_trait]
 pub trait SessionStoreExt: SessionStore {
     /// Stores `data` under a freshly minted id with the default lifetime; never overwrites.

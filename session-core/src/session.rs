@@ -65,7 +65,8 @@ impl Lifetime {
 }
 
 /// Version of a stored session, for optimistic concurrency. Opaque: it changes on every
-/// write (`put`, `refresh`, `rotate`) and is only compared for equality.
+/// write (`put`, `refresh`, `rotate`), never repeats for an id (not even after the session is
+/// deleted and stored again), and is only compared for equality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Version(pub u64);
 

@@ -123,6 +123,11 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// creation and absolute expiry kept and the idle expiry slid to `now + idle timeout`;
     /// otherwise a fresh one.
     ///
+    /// When several things are wrong, the first in this order is reported: the data
+    /// ([`Error::TooLarge`](crate::Error::TooLarge), [`Error::InvalidData`](crate::Error::InvalidData)),
+    /// a given lifetime already over ([`Error::NotFound`](crate::Error::NotFound)), then the
+    /// mode's precondition.
+    ///
     /// # Behavior
     /// - `put_create_stores_new_session`: [`PutMode::Create`] of a fresh id stores it with
     ///   `created_at = now` and the default (or given) idle timeout and absolute lifetime.

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use session_core::{ImportOutcome, Lifetime, SessionId, SessionRecord, SessionStoreExt, Timestamp};
+use session_core::{
+    Error, ImportOutcome, Lifetime, SessionId, SessionRecord, SessionStoreExt, Timestamp,
+};
 
 use crate::ctx::{data, Ctx, IDLE};
 use crate::factory::StoreFactory;
@@ -277,4 +279,17 @@ pub async fn import_of_expired_record_is_skipped(f: Arc<dyn StoreFactory>) {
     }
     assert_eq!(cx.store.count().await.unwrap(), 0);
     assert!(cx.store.list_user("imported").await.unwrap().is_empty());
+}
+
+/// A record without its token cannot be imported under an id: `Unsupported`, nothing written.
+pub async fn import_without_token_is_unsupported(f: Arc<dyn StoreFactory>) {
+    let cx = Ctx::new(&*f).await;
+    let id = SessionId::generate();
+    let now = cx.now();
+    let mut handle_only = record(&id, Lifetime::starting(now, IDLE, None));
+    handle_only.id = None;
+    let err = cx.store.import(handle_only).await.unwrap_err();
+    assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+    assert!(!cx.store.exists(&id).await.unwrap());
+    assert_eq!(cx.store.count().await.unwrap(), 0);
 }
