@@ -137,6 +137,23 @@ where
                     _ => None,
                 })
                 .collect();
+            // Ours are in the expiry index: fetch only the values of keys that are not, so a
+            // pass moves a few bytes per session, not every session's value.
+            let ids = if ids.is_empty() {
+                ids
+            } else {
+                let mut pipe = redis::pipe();
+                for id in &ids {
+                    pipe.cmd("ZSCORE")
+                        .arg(&self.shared.expiry_index)
+                        .arg(id.expose_token());
+                }
+                let scores: Vec<Option<String>> = call.pipe(&pipe).await?;
+                ids.into_iter()
+                    .zip(scores)
+                    .filter_map(|(id, score)| score.is_none().then_some(id))
+                    .collect()
+            };
             if !ids.is_empty() {
                 let mut mget = redis::cmd("MGET");
                 for id in &ids {
