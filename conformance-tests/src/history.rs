@@ -18,7 +18,7 @@ use crate::factory::StoreFactory;
 use crate::gen::{opts, Opts, Seed, USERS};
 use crate::linearize::{linearize, Done, Final, Seen};
 use crate::model::{Mode, Model};
-use crate::observe::{check_put, put_seen, Versions};
+use crate::observe::{check_put, check_session, put_seen, Versions};
 
 /// Histories per run: enough to race every pair of operations many times, few enough to
 /// take seconds on a real server.
@@ -39,8 +39,12 @@ pub enum Start {
     Absent,
     /// Written and live, at its setup version.
     Live,
-    /// Written, then refreshed: live, but its setup version is stale.
+    /// Written, then written again with the same data: live, but its setup version (the
+    /// first write's) is stale.
     Stale,
+    /// Written, then refreshed once the clock has moved: live at its setup version (a
+    /// refresh keeps the version), with its idle expiry slid.
+    Refreshed,
     /// Written with a 10 s idle timeout, then expired by the clock.
     Expired,
 }
@@ -54,7 +58,7 @@ pub enum HistoryPut {
     Upsert,
     /// `PutMode::IfLive`.
     IfLive,
-    /// `PutMode::IfVersion` at the version the setup left.
+    /// `PutMode::IfVersion` at the version the setup's first write gave.
     IfVersionSetup,
     /// `PutMode::IfVersion` at the version this task last saw (the setup's if none).
     IfVersionLast,
@@ -114,6 +118,7 @@ fn history() -> impl Strategy<Value = History> {
         1 => Just(Start::Absent),
         2 => Just(Start::Live),
         1 => Just(Start::Stale),
+        1 => Just(Start::Refreshed),
         1 => Just(Start::Expired),
     ];
     (
@@ -194,6 +199,11 @@ async fn run(f: &dyn StoreFactory, h: &History) -> Result<bool, String> {
     }
     cx.advance_secs(SETTLE_SECS);
     model.set_now(cx.now());
+    for (id, start) in pool.iter().zip(&h.start) {
+        if let Start::Refreshed = start {
+            refresh(&cx, &mut model, &mut versions, id).await?;
+        }
+    }
     let now = model.now();
 
     let tasks = run_tasks(&cx, h, &pool, &setup, now).await?;
@@ -284,7 +294,7 @@ impl StartLines {
 }
 
 /// Writes a pooled id into its starting state, checked against the model; returns the
-/// version the setup left it at.
+/// version its first write gave (no longer current for [`Start::Stale`]).
 async fn prepare(
     cx: &Ctx,
     model: &mut Model,
@@ -308,16 +318,53 @@ async fn prepare(
     );
     let want = model.put(id, data, Mode::Upsert, idle, None);
     check_put(versions, id, &got, &want).map_err(|e| format!("setup: {e}"))?;
-    let version = got.map_err(|_| "setup put refused".to_string())?.version();
+    let written = got.map_err(|_| "setup put refused".to_string())?;
     let ok = match start {
         Start::Absent => cx.store.delete(id).await.ok() == Some(model.delete(id)),
-        Start::Stale => cx.store.refresh(id).await.ok() == Some(model.refresh(id)),
-        Start::Live | Start::Expired => true,
+        Start::Stale => {
+            let same = written.shared_data().clone();
+            let got = put_seen(
+                cx.store
+                    .put(id, same, PutMode::Upsert, WriteOptions::new())
+                    .await,
+            );
+            let want = model.put(id, written.data().clone(), Mode::Upsert, None, None);
+            check_put(versions, id, &got, &want).map_err(|e| format!("setup: {e}"))?;
+            true
+        }
+        // Refreshed after the clock moves: see `refresh`.
+        Start::Live | Start::Refreshed | Start::Expired => true,
     };
     if !ok {
         return Err(format!("setup of {start:?} diverged from the model"));
     }
-    Ok(version)
+    Ok(written.version())
+}
+
+/// Refreshes a pooled id during the setup and checks, by loading it, that only its idle
+/// expiry moved: it keeps the version the setup left it at.
+async fn refresh(
+    cx: &Ctx,
+    model: &mut Model,
+    versions: &mut Versions,
+    id: &SessionId,
+) -> Result<(), String> {
+    let got = cx.store.refresh(id).await.map_err(describe)?;
+    let want = model.refresh(id);
+    if got != want {
+        return Err(format!("setup refresh gave {got}, model {want}"));
+    }
+    let loaded = cx.store.load(id).await.map_err(describe)?;
+    match (loaded, model.live(id)) {
+        (Some(s), Some(m)) => {
+            check_session(versions, id, &s, m).map_err(|e| format!("setup refresh: {e}"))
+        }
+        (None, None) => Ok(()),
+        (got, _) => Err(format!(
+            "setup refresh: loaded {:?}, model disagrees",
+            got.map(|s| s.data().clone())
+        )),
+    }
 }
 
 /// One task's view while it runs.

@@ -97,7 +97,7 @@ macro_rules! conformance_suite {
             refresh_slides_idle_expiry,
             refresh_missing_is_false,
             refresh_never_passes_absolute_expiry,
-            refresh_changes_the_version,
+            refresh_keeps_the_version,
             rotate_moves_data_to_fresh_id,
             rotate_missing_is_none,
             rotate_keeps_user_index,

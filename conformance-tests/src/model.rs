@@ -14,7 +14,7 @@ pub struct Life {
     pub created: u64,
     /// Its idle timeout.
     pub idle_ms: u64,
-    /// Last activity plus the idle timeout.
+    /// Last activity plus the idle timeout, but never after the absolute expiry.
     pub idle_expiry: u64,
     /// Creation plus the absolute lifetime, if the store has one.
     pub absolute_expiry: Option<u64>,
@@ -29,6 +29,15 @@ impl Life {
             idle_expiry: now + idle_ms,
             absolute_expiry: absolute_ms.map(|a| now + a),
         }
+        .capped()
+    }
+
+    /// The idle expiry held to the absolute expiry: when the session ends unless used again.
+    pub fn capped(mut self) -> Self {
+        if let Some(abs) = self.absolute_expiry {
+            self.idle_expiry = self.idle_expiry.min(abs);
+        }
+        self
     }
 
     /// The first instant at which the session is no longer live.
@@ -51,6 +60,7 @@ impl Life {
             idle_expiry: now + idle_ms,
             ..self
         }
+        .capped()
     }
 }
 
@@ -85,8 +95,9 @@ pub struct Stored {
     pub data: SessionData,
     /// The lifetime the rules give it.
     pub life: Life,
-    /// Unique across the model's whole run; a store's version must change exactly when this
-    /// does (see `observe::Versions`).
+    /// Unique across the model's whole run, new on every write of data (`put`, `rotate`),
+    /// kept by `refresh`; a store's version must change exactly when this does (see
+    /// `observe::Versions`).
     pub version: u64,
 }
 
@@ -192,7 +203,7 @@ impl Model {
             _ => {}
         }
         let life = match (given, live) {
-            (Some(given), _) => given,
+            (Some(given), _) => given.capped(),
             (None, Some((current, _))) => current.slid(now, idle_ms.unwrap_or(current.idle_ms)),
             (None, None) => Life::fresh(now, idle_ms.unwrap_or(self.idle_ms), self.absolute_ms),
         };
@@ -215,17 +226,17 @@ impl Model {
         live
     }
 
-    /// `refresh`: slides a live session's idle expiry, giving it a new version.
+    /// `refresh`: slides a live session's idle expiry and nothing else; the version stays,
+    /// so a copy loaded before still saves with `IfVersion`.
     pub fn refresh(&mut self, id: &SessionId) -> bool {
-        let Some(current) = self.live(id) else {
-            return false;
-        };
-        let life = current.life.slid(self.now, current.life.idle_ms);
-        let version = self.version();
-        let s = self.sessions.get_mut(id).expect("live");
-        s.life = life;
-        s.version = version;
-        true
+        let now = self.now;
+        match self.sessions.get_mut(id) {
+            Some(s) if s.life.live_at(now) => {
+                s.life = s.life.slid(now, s.life.idle_ms);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// `rotate` to `new_id` (minted by the store): the session as moved.
@@ -306,6 +317,33 @@ mod tests {
         assert_eq!(user(json!({"user": {"sub": 7}})), Some("7".into()));
         assert_eq!(user(json!({"user": {"sub": true}})), None);
         assert_eq!(user(json!({"user": "bo"})), None);
+    }
+
+    #[test]
+    fn refresh_slides_the_idle_expiry_and_keeps_the_version() {
+        let mut m = model();
+        let id = SessionId::generate();
+        let a = m
+            .put(&id, obj(json!({"n": 1})), Mode::Create, None, None)
+            .unwrap();
+        m.now = 1_040;
+        assert!(m.refresh(&id));
+        let live = m.live(&id).unwrap();
+        assert_eq!((live.version, live.life.idle_expiry), (a.version, 1_140));
+        assert_eq!(live.data, a.data);
+        let b = m
+            .put(
+                &id,
+                obj(json!({"n": 2})),
+                Mode::IfVersion(a.version),
+                None,
+                None,
+            )
+            .unwrap();
+        assert_ne!(b.version, a.version);
+        m.now = 1_140;
+        assert!(!m.refresh(&id), "expired sessions are not refreshed");
+        assert!(!m.refresh(&SessionId::generate()));
     }
 
     #[test]

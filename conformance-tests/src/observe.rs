@@ -74,9 +74,10 @@ pub fn put_seen(result: session_core::Result<Session>) -> PutSeen {
 }
 
 /// Store versions against model versions, per id: a store's versions are opaque, but the same
-/// model version must always show as the same store version (a reload changes nothing) and
-/// different model versions of one id as different store versions (or a stale version could
-/// pass `IfVersion` after its session was written, or deleted and created again).
+/// model version must always show as the same store version (a reload or a refresh changes
+/// nothing, or a copy loaded before a refresh could not be saved) and different model versions
+/// of one id as different store versions (or a stale version could pass `IfVersion` after its
+/// session was written, or deleted and created again).
 #[derive(Debug, Clone, Default)]
 pub struct Versions {
     to_model: HashMap<(SessionId, Version), u64>,
@@ -96,7 +97,8 @@ impl Versions {
         if let Some(&known) = self.to_store.get(&(id.clone(), model)) {
             if known != store {
                 return Err(format!(
-                    "unwritten session changed version: {known:?} then {store:?}"
+                    "version changed with no write of data (a reload or refresh keeps it): \
+                     {known:?} then {store:?}"
                 ));
             }
         }

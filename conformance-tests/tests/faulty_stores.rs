@@ -24,6 +24,9 @@ enum Fault {
     /// `IfVersion` compares the version, yields, then writes: two writers at one version can
     /// both pass the check (a compare-and-set that is not atomic).
     IfVersionNotAtomic,
+    /// `refresh` rewrites the session (a compare-and-set put of the same data) instead of
+    /// moving only its expiry: the version changes, so a copy loaded before cannot be saved.
+    RefreshChangesVersion,
 }
 
 /// A `MemoryStore` with one fault.
@@ -77,7 +80,23 @@ impl SessionStore for Faulty {
         self.inner.exists(id).await
     }
     async fn refresh(&self, id: &SessionId) -> Result<bool> {
-        self.inner.refresh(id).await
+        if self.fault != Fault::RefreshChangesVersion {
+            return self.inner.refresh(id).await;
+        }
+        // Slides the idle expiry as a put over a live session does, and takes a new version.
+        loop {
+            let Some(s) = self.inner.load(id).await? else {
+                return Ok(false);
+            };
+            let mode = PutMode::IfVersion(s.version());
+            let data = s.shared_data().clone();
+            match self.inner.put(id, data, mode, WriteOptions::new()).await {
+                Ok(_) => return Ok(true),
+                Err(Error::Conflict) => continue,
+                Err(Error::NotFound) => return Ok(false),
+                Err(e) => return Err(e),
+            }
+        }
     }
     async fn rotate(&self, id: &SessionId) -> Result<Option<Session>> {
         self.inner.rotate(id).await
@@ -218,6 +237,19 @@ async fn non_atomic_compare_and_set_is_caught() {
     assert_caught(
         Fault::IfVersionNotAtomic,
         &["concurrent_updates_keep_every_change"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refresh_changing_the_version_is_caught() {
+    assert_caught(
+        Fault::RefreshChangesVersion,
+        &[
+            "refresh_keeps_the_version",
+            "model_based_property",
+            "concurrent_histories_linearize",
+        ],
     )
     .await;
 }

@@ -10,6 +10,8 @@
 //! - [`ServerSpec`] + [`Process`]: the generic core, "spawn `redis-server` with these config
 //!   lines in a temp dir", which topologies (replicas, sentinels) build on.
 //! - [`wait_until`]: poll a condition with a deadline, instead of sleeping.
+//! - [`timeshift::TimeShifted`]: a store wrapper that moves Redis TTLs along with a test's
+//!   manual clock, for stores whose liveness Redis decides.
 //!
 //! If `redis-server` is not installed, starting a server panics with the install hint:
 //! `install it: apt-get install -y redis-server`.
@@ -30,6 +32,7 @@ mod port;
 mod process;
 pub mod sentinel;
 mod server;
+pub mod timeshift;
 mod wait;
 
 pub use port::free_port;

@@ -22,7 +22,8 @@ pub struct Lifetime {
     pub created_at: Timestamp,
     /// How long the session lives without activity (`SESSION_TTL` unless set per session).
     pub idle_timeout: Duration,
-    /// `last activity + idle_timeout`.
+    /// `last activity + idle_timeout`, or the absolute expiry if that comes first: when the
+    /// session ends unless it is used again.
     pub idle_expires_at: Timestamp,
     /// `created_at + absolute lifetime`, if the store has one.
     pub absolute_expires_at: Option<Timestamp>,
@@ -37,6 +38,16 @@ impl Lifetime {
             idle_expires_at: now.saturating_add(idle_timeout),
             absolute_expires_at: absolute.map(|a| now.saturating_add(a)),
         }
+        .capped()
+    }
+
+    /// The same lifetime with the idle expiry no later than the absolute expiry: the form
+    /// every store keeps (a Redis key has one TTL, which is the earlier of the two).
+    pub fn capped(mut self) -> Self {
+        if let Some(abs) = self.absolute_expires_at {
+            self.idle_expires_at = self.idle_expires_at.min(abs);
+        }
+        self
     }
 
     /// The moment the session stops being live.
@@ -57,16 +68,18 @@ impl Lifetime {
         self.expires_at().remaining_since(now)
     }
 
-    /// The same lifetime with activity at `now`: the idle expiry moves to `now + idle_timeout`.
+    /// The same lifetime with activity at `now`: the idle expiry moves to `now + idle_timeout`
+    /// (never past the absolute expiry).
     pub fn touched(mut self, now: Timestamp) -> Self {
         self.idle_expires_at = now.saturating_add(self.idle_timeout);
-        self
+        self.capped()
     }
 }
 
 /// Version of a stored session, for optimistic concurrency. Opaque: it changes on every
-/// write (`put`, `refresh`, `rotate`), never repeats for an id (not even after the session is
-/// deleted and stored again), and is only compared for equality.
+/// write (`put`, `rotate`) but not on `refresh`, which moves only the expiry; it never
+/// repeats for an id (not even after the session is deleted and stored again), and is only
+/// compared for equality.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Version(pub u64);
 
@@ -292,9 +305,9 @@ impl WriteOptions {
     /// The lifetime a put at `now` stores, given the live session it replaces (if any) and the
     /// store's defaults: the one rule every backend applies.
     ///
-    /// - a given [`lifetime`](Self::lifetime) as it is;
+    /// - a given [`lifetime`](Self::lifetime) as it is ([capped](Lifetime::capped));
     /// - over a live session: its creation and absolute expiry kept, its idle timeout unless
-    ///   one is given, the idle expiry slid to `now + idle timeout`;
+    ///   one is given, the idle expiry slid to `now + idle timeout` (capped);
     /// - otherwise a fresh lifetime starting at `now`.
     pub fn lifetime_at(
         &self,
@@ -304,7 +317,7 @@ impl WriteOptions {
         absolute: Option<Duration>,
     ) -> Lifetime {
         if let Some(given) = self.lifetime {
-            return given;
+            return given.capped();
         }
         match live {
             Some(current) => Lifetime {

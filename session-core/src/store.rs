@@ -61,9 +61,12 @@ impl Capabilities {
 /// Every write of data is one [`put`](SessionStore::put), whose [`PutMode`] states its
 /// precondition, checked atomically with the write.
 ///
-/// Time comes from the store's [`Clock`](crate::Clock): a session is live while
-/// `now < expires_at` (see [`Lifetime`](crate::Lifetime)); an expired session behaves as absent
-/// in every operation, whether or not it has been purged yet.
+/// A session is live while `now < expires_at` (see [`Lifetime`](crate::Lifetime)); an expired
+/// session behaves as absent in every operation, whether or not it has been purged yet. Its
+/// idle expiry is never later than its absolute expiry ([`Lifetime::capped`](crate::Lifetime::capped)).
+/// `now` is the store's [`Clock`](crate::Clock), except where a backend's server owns
+/// expiry: Redis backends let the key's TTL, on Redis's clock, decide (as the existing service
+/// does), and stamp times with the store's clock.
 ///
 /// # Behavior shared by every write
 /// - `oversized_write_is_rejected`: data whose compact JSON exceeds `max_session_bytes` fails
@@ -156,13 +159,14 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// - `put_if_version_returns_the_new_version`: putting again with the returned version
     ///   succeeds.
     /// - `put_if_version_of_stale_session_conflicts`: if the session was written after it was
-    ///   loaded (by a put, `refresh`, `rotate` or another writer), the put fails with
+    ///   loaded (by a put, `rotate` or another writer), the put fails with
     ///   [`Error::Conflict`](crate::Error::Conflict) and writes nothing.
     /// - `put_if_version_does_not_resurrect`: if the session was deleted, rotated away or
     ///   expired after it was loaded, the put fails with
     ///   [`Error::NotFound`](crate::Error::NotFound) and the session stays absent.
-    /// - `put_with_lifetime_keeps_it`: [`WriteOptions::lifetime`] is stored exactly: the
-    ///   session loads with that `created_at`, idle timeout, idle expiry and absolute expiry.
+    /// - `put_with_lifetime_keeps_it`: [`WriteOptions::lifetime`] is stored exactly (its idle
+    ///   expiry capped at its absolute expiry): the session loads with that `created_at`, idle
+    ///   timeout, idle expiry and absolute expiry.
     /// - `put_with_expired_lifetime_writes_nothing`: a given lifetime already over by the
     ///   store's clock fails with [`Error::NotFound`](crate::Error::NotFound) and changes
     ///   nothing.
@@ -197,8 +201,9 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
     /// - `refresh_missing_is_false`: an unknown or expired id gives `false` and stores nothing.
     /// - `refresh_never_passes_absolute_expiry`: however often refreshed, the session dies at
     ///   its absolute expiry.
-    /// - `refresh_changes_the_version`: a session loaded before a refresh no longer saves
-    ///   with [`PutMode::IfVersion`].
+    /// - `refresh_keeps_the_version`: a refresh changes only the expiry: a session loaded
+    ///   before a refresh still saves with [`PutMode::IfVersion`] with the version it loaded,
+    ///   and the save slides the idle expiry as usual.
     async fn refresh(&self, id: &SessionId) -> Result<bool>;
 
     /// Moves a live session to a fresh id in one atomic step (against session fixation: on

@@ -48,6 +48,8 @@ struct Inner {
     capacity: Option<usize>,
     /// Entries in `map` (live or not yet evicted), kept exact so capacity is never overshot.
     entries: AtomicUsize,
+    /// One counter for every write of data (puts and rotations), so a version never repeats
+    /// for any id; `refresh` writes no data and takes none.
     next_version: AtomicU64,
     shutdown: Arc<Notify>,
 }
@@ -397,8 +399,8 @@ impl SessionStore for MemoryStore {
         let now = inner.now();
         match inner.map.get_mut(id) {
             Some(mut current) if current.is_live(now) => {
+                // Only the expiry moves: the data, and so the version, stay as they were.
                 current.lifetime = current.lifetime.touched(now);
-                current.version = inner.version();
                 Ok(true)
             }
             _ => Ok(false),

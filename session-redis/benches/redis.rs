@@ -1,20 +1,23 @@
 //! Store vs raw `redis` crate on the same server, same kind of connection, same run.
 //!
-//! `cargo bench -p session-redis --bench redis` (full) or with `BENCH_QUICK=1` (< 1 min).
-//! Prints ops/s for `get`, `set`, `update` at 1 and 50 concurrent tasks beside raw `GET`,
-//! `SET … EX` and `GET` + `SET … EX` (the existing service's read-modify-write) of the same
-//! ~900-byte payload, the ratio store/raw, and Redis memory per session.
+//! `cargo bench -p session-redis --bench redis` (full) or with `BENCH_QUICK=1` / `-- --quick`
+//! (< 1 min). For each store operation, at 1 and 50 concurrent tasks (each task on its own
+//! sessions: no contention), prints ops/s beside the raw commands doing the nearest thing to
+//! the same ~900-byte payload, the ratio store/raw, and the Redis server's CPU time per
+//! operation (`INFO cpu` delta over the measured interval / ops done in it) on both sides.
+//! Raw and store intervals alternate. Then Redis memory per session and `INFO commandstats`.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis_harness::RedisServer;
 use serde_json::{json, Map, Value};
-use session_core::{SessionConfig, SessionId, SessionStore, SessionStoreExt, SystemClock};
+use session_core::{
+    PutMode, SessionConfig, SessionId, SessionStore, SessionStoreExt, SystemClock, Version,
+    WriteOptions,
+};
 use session_redis::{RedisConfig, RedisStore};
 
 // The same ~900-byte, existing-service-shaped session the integration tests use.
@@ -22,50 +25,84 @@ use session_redis::{RedisConfig, RedisStore};
 mod common;
 use common::seed_data as seed;
 
-type Op = Arc<dyn Fn(usize, u64) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+#[path = "support/mod.rs"]
+mod support;
+use support::{measure, op, Op, Probe, Row, Sample};
 
-const TTL_SECS: u64 = 7200;
+const TTL_MS: u64 = 7_200_000;
 const IDS_PER_TASK: usize = 16;
+const TASKS: [usize; 2] = [1, 50];
 
-/// Runs `op` on `tasks` concurrent tasks for `duration`; returns ops per second.
-async fn throughput(tasks: usize, duration: Duration, op: Op) -> f64 {
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let deadline = started + duration;
-    let handles: Vec<_> = (0..tasks)
-        .map(|task| {
-            let (op, done) = (op.clone(), done.clone());
-            tokio::spawn(async move {
-                let mut i = 0u64;
-                while Instant::now() < deadline {
-                    op(task, i).await;
-                    i += 1;
-                }
-                done.fetch_add(i, Ordering::Relaxed);
-            })
-        })
-        .collect();
-    for h in handles {
-        h.await.expect("bench task");
+/// Fresh raw keys for `SET … NX`, never reused within a run.
+static RAW_FRESH: AtomicU64 = AtomicU64::new(0);
+
+/// `SET key payload PX ttl` (and `NX` when asked) on the raw connection.
+async fn raw_set(con: &mut ConnectionManager, key: &str, payload: &[u8], nx: bool) -> bool {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(payload).arg("PX").arg(TTL_MS);
+    if nx {
+        cmd.arg("NX");
     }
-    done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+    let reply: Option<String> = cmd.query_async(con).await.unwrap();
+    reply.is_some()
 }
 
-fn used_memory(con: &mut redis::Connection) -> i64 {
-    let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
-    info.lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("used_memory")
+async fn raw_get(con: &mut ConnectionManager, key: &str) -> Vec<u8> {
+    let v: Option<Vec<u8>> = redis::cmd("GET").arg(key).query_async(con).await.unwrap();
+    v.expect("raw key present")
+}
+
+/// The measured rows so far, and how to measure.
+struct Bench {
+    probe: Probe,
+    duration: Duration,
+    rounds: usize,
+    rows: Vec<Row>,
+}
+
+impl Bench {
+    /// Runs one store operation against its raw counterparts at each task count, raw and
+    /// store alternately, `rounds` times; prints and keeps a row per (task count, raw).
+    async fn cell(
+        &mut self,
+        name: &'static str,
+        store: Op,
+        raws: &[(&'static str, Op)],
+        budget: Option<u64>,
+    ) {
+        for tasks in TASKS {
+            let mut s = Sample::default();
+            let mut r = vec![Sample::default(); raws.len()];
+            // Alternate so drift (CPU frequency, allocator warm-up) hits both sides alike.
+            for _ in 0..self.rounds {
+                for (acc, (_, raw)) in r.iter_mut().zip(raws) {
+                    acc.add(measure(&self.probe, tasks, self.duration, budget, raw).await);
+                }
+                s.add(measure(&self.probe, tasks, self.duration, budget, &store).await);
+            }
+            for (raw, (raw_is, _)) in r.into_iter().zip(raws) {
+                let row = Row {
+                    op: name,
+                    tasks,
+                    store: s,
+                    raw,
+                    raw_is,
+                };
+                support::print_row(&row);
+                self.rows.push(row);
+            }
+        }
+    }
 }
 
 fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v != "0")
         || std::env::args().any(|a| a == "--quick");
-    let (duration, rounds, sessions_for_memory) = if quick {
-        (Duration::from_millis(1500), 1, 2_000)
+    // create stops early at `create_budget` operations per interval: every one adds a key.
+    let (duration, rounds, sessions_for_memory, create_budget) = if quick {
+        (Duration::from_millis(1000), 1, 2_000, 20_000)
     } else {
-        (Duration::from_secs(4), 2, 20_000)
+        (Duration::from_secs(3), 2, 20_000, 50_000)
     };
 
     let server = RedisServer::start();
@@ -90,227 +127,339 @@ fn main() {
                 .with_clock(Arc::new(SystemClock)),
         );
         let raw = ConnectionManager::new(server.client()).await.unwrap();
-        let payload = Arc::new(serde_json::to_string(&seed("aaron")).unwrap());
+        let probe = Probe::new(server.client()).await;
+        let data = Arc::new(seed("aaron"));
+        let payload: Arc<Vec<u8>> = Arc::new(serde_json::to_vec(&*data).unwrap());
+
+        let server_info = probe.info("server").await;
+        let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
         println!(
-            "payload: {} bytes of JSON, server 127.0.0.1:{}, {}",
-            payload.len(),
+            "redis_version {}, server 127.0.0.1:{}, {} run, {cores} cores",
+            support::field::<String>(&server_info, "redis_version"),
             server.port(),
-            if quick { "quick" } else { "full" }
+            if quick { "quick" } else { "full" },
+        );
+        println!(
+            "payload: {} bytes of JSON; {} ms per interval, {rounds} round(s), raw and store \
+             alternating",
+            payload.len(),
+            duration.as_millis()
+        );
+        println!(
+            "note: redis-server and this client (2 tokio workers) share the {cores} cores, so \
+             ops/s\n      is bounded by client CPU too; server CPU µs/op (INFO cpu \
+             used_cpu_sys + used_cpu_user,\n      delta over each interval / ops in it) is the \
+             figure that decides how far one Redis\n      thread carries us."
         );
 
-        // Per task: its own sessions (contention-free) and raw keys with the same payload.
-        let ids: Arc<Vec<Vec<SessionId>>> = {
-            let mut all = Vec::new();
-            for task in 0..50 {
-                let mut mine = Vec::new();
-                for _ in 0..IDS_PER_TASK {
-                    mine.push(
-                        store
-                            .create(seed(&format!("user{task}")))
-                            .await
-                            .unwrap()
-                            .id()
-                            .clone(),
-                    );
-                }
-                all.push(mine);
+        // Per task: its own sessions (contention-free) and raw keys with the same payload,
+        // named like store keys (prefix + 43 characters).
+        let mut ids = Vec::new();
+        for task in 0..50 {
+            let mut mine = Vec::new();
+            for _ in 0..IDS_PER_TASK {
+                let session = store.create(seed(&format!("user{task}"))).await.unwrap();
+                mine.push(session.id().clone());
             }
-            Arc::new(all)
-        };
+            ids.push(mine);
+        }
+        let ids: Arc<Vec<Vec<SessionId>>> = Arc::new(ids);
         let raw_keys: Arc<Vec<Vec<String>>> = Arc::new(
             (0..50)
-                .map(|t| (0..IDS_PER_TASK).map(|i| format!("raw:{t}:{i}")).collect())
+                .map(|t| {
+                    (0..IDS_PER_TASK)
+                        .map(|i| format!("bench:{:x>43}", format!("raw{t}-{i}")))
+                        .collect()
+                })
                 .collect(),
         );
-        {
-            let mut con = raw.clone();
-            for keys in raw_keys.iter() {
-                for key in keys {
-                    let _: () = redis::cmd("SET")
-                        .arg(key)
-                        .arg(payload.as_str())
-                        .arg("EX")
-                        .arg(TTL_SECS)
-                        .query_async(&mut con)
-                        .await
-                        .unwrap();
-                }
-            }
+        for key in raw_keys.iter().flatten() {
+            raw_set(&mut raw.clone(), key, &payload, false).await;
         }
         let pick = |i: u64| (i as usize) % IDS_PER_TASK;
 
-        let store_get: Op = {
-            let (store, ids) = (store.clone(), ids.clone());
-            Arc::new(move |t, i| {
-                let (store, id) = (store.clone(), ids[t][pick(i)].clone());
-                Box::pin(async move { assert!(store.get(&id).await.unwrap().is_some()) })
-            })
-        };
-        let raw_get: Op = {
+        // Memory first, while the keyspace is small: once create has added a few hundred
+        // thousand keys, a main-dict resize inside the window would swamp the per-key figure.
+        let memory =
+            memory_report(&server, &store, &payload, &ids[0][0], sessions_for_memory).await;
+
+        let idle_before = probe.cpu_secs().await;
+        let idle = Duration::from_millis(500);
+        tokio::time::sleep(idle).await;
+        let idle_us_per_s = (probe.cpu_secs().await - idle_before) * 1e6 / idle.as_secs_f64();
+        println!(
+            "idle server CPU (cron, INFO probes): {idle_us_per_s:.0} µs/s, counted in every \
+             interval below"
+        );
+        let _: () = redis::cmd("CONFIG")
+            .arg("RESETSTAT")
+            .query_async(&mut raw.clone())
+            .await
+            .unwrap();
+
+        // Raw operations.
+        let get: Op = {
             let (con, keys) = (raw.clone(), raw_keys.clone());
-            Arc::new(move |t, i| {
-                let (mut con, key) = (con.clone(), keys[t][pick(i)].clone());
-                Box::pin(async move {
-                    let v: Option<Vec<u8>> = redis::cmd("GET")
-                        .arg(&key)
-                        .query_async(&mut con)
-                        .await
-                        .unwrap();
-                    assert!(v.is_some());
-                })
+            op(move |t, i| {
+                let (mut con, keys) = (con.clone(), keys.clone());
+                async move {
+                    raw_get(&mut con, &keys[t][pick(i)]).await;
+                }
             })
         };
-        let store_set: Op = {
-            let (store, ids) = (store.clone(), ids.clone());
-            let data = Arc::new(seed("aaron"));
-            Arc::new(move |t, i| {
-                let (store, id, data) = (store.clone(), ids[t][pick(i)].clone(), data.clone());
-                Box::pin(async move {
-                    store.set(&id, Map::clone(&data)).await.unwrap();
-                })
+        let get_parse: Op = {
+            let (con, keys) = (raw.clone(), raw_keys.clone());
+            op(move |t, i| {
+                let (mut con, keys) = (con.clone(), keys.clone());
+                async move {
+                    let v = raw_get(&mut con, &keys[t][pick(i)]).await;
+                    let data: Map<String, Value> = serde_json::from_slice(&v).unwrap();
+                    assert!(!data.is_empty());
+                }
             })
         };
-        let raw_set: Op = {
+        let set_px: Op = {
             let (con, keys, payload) = (raw.clone(), raw_keys.clone(), payload.clone());
-            Arc::new(move |t, i| {
-                let (mut con, key, payload) =
-                    (con.clone(), keys[t][pick(i)].clone(), payload.clone());
-                Box::pin(async move {
-                    let _: () = redis::cmd("SET")
-                        .arg(&key)
-                        .arg(payload.as_str())
-                        .arg("EX")
-                        .arg(TTL_SECS)
+            op(move |t, i| {
+                let (mut con, keys, payload) = (con.clone(), keys.clone(), payload.clone());
+                async move {
+                    raw_set(&mut con, &keys[t][pick(i)], &payload, false).await;
+                }
+            })
+        };
+        let pexpire: Op = {
+            let (con, keys) = (raw.clone(), raw_keys.clone());
+            op(move |t, i| {
+                let (mut con, keys) = (con.clone(), keys.clone());
+                async move {
+                    let set: i64 = redis::cmd("PEXPIRE")
+                        .arg(&keys[t][pick(i)])
+                        .arg(TTL_MS)
                         .query_async(&mut con)
                         .await
                         .unwrap();
-                })
+                    assert_eq!(set, 1);
+                }
             })
         };
-        let store_update: Op = {
+        let set_nx_fresh: Op = {
+            let (con, payload) = (raw.clone(), payload.clone());
+            op(move |_, _| {
+                let (mut con, payload) = (con.clone(), payload.clone());
+                async move {
+                    let n = RAW_FRESH.fetch_add(1, Ordering::Relaxed);
+                    let key = format!("bench:{:x>43}", format!("fresh{n}"));
+                    assert!(raw_set(&mut con, &key, &payload, true).await);
+                }
+            })
+        };
+        let get_parse_set: Op = {
+            let (con, keys) = (raw.clone(), raw_keys.clone());
+            op(move |t, i| {
+                let (mut con, keys) = (con.clone(), keys.clone());
+                async move {
+                    // The existing service: json.loads(GET), change one key, SET json.dumps.
+                    let key = &keys[t][pick(i)];
+                    let v = raw_get(&mut con, key).await;
+                    let mut data: Map<String, Value> = serde_json::from_slice(&v).unwrap();
+                    data.insert("csrf_token".into(), json!(i));
+                    let body = serde_json::to_vec(&data).unwrap();
+                    raw_set(&mut con, key, &body, false).await;
+                }
+            })
+        };
+
+        // Store operations, each on the task's own sessions.
+        let load: Op = {
             let (store, ids) = (store.clone(), ids.clone());
-            Arc::new(move |t, i| {
-                let (store, id) = (store.clone(), ids[t][pick(i)].clone());
-                Box::pin(async move {
+            op(move |t, i| {
+                let (store, ids) = (store.clone(), ids.clone());
+                async move { assert!(store.load(&ids[t][pick(i)]).await.unwrap().is_some()) }
+            })
+        };
+        let refresh: Op = {
+            let (store, ids) = (store.clone(), ids.clone());
+            op(move |t, i| {
+                let (store, ids) = (store.clone(), ids.clone());
+                async move { assert!(store.refresh(&ids[t][pick(i)]).await.unwrap()) }
+            })
+        };
+        let create: Op = {
+            let (store, data) = (store.clone(), data.clone());
+            op(move |_, _| {
+                let (store, data) = (store.clone(), data.clone());
+                async move {
+                    let id = SessionId::generate();
+                    store
+                        .put(&id, data, PutMode::Create, WriteOptions::new())
+                        .await
+                        .expect("create");
+                }
+            })
+        };
+        let put_mode = |mode: PutMode| -> Op {
+            let (store, ids, data) = (store.clone(), ids.clone(), data.clone());
+            op(move |t, i| {
+                let (store, ids, data) = (store.clone(), ids.clone(), data.clone());
+                async move {
+                    let id = &ids[t][pick(i)];
+                    store
+                        .put(id, data, mode, WriteOptions::new())
+                        .await
+                        .unwrap_or_else(|e| panic!("put {mode:?}: {e}"));
+                }
+            })
+        };
+        // if_version: the version each put returned, per session, seeded by a load below.
+        let versions: Arc<Vec<Vec<Mutex<Version>>>> = Arc::new(
+            (0..50)
+                .map(|_| (0..IDS_PER_TASK).map(|_| Mutex::new(Version(0))).collect())
+                .collect(),
+        );
+        let if_version: Op = {
+            let (store, ids, data) = (store.clone(), ids.clone(), data.clone());
+            let versions = versions.clone();
+            op(move |t, i| {
+                let (store, ids, data) = (store.clone(), ids.clone(), data.clone());
+                let versions = versions.clone();
+                async move {
+                    let k = pick(i);
+                    let version = *versions[t][k].lock().unwrap();
+                    let mode = PutMode::IfVersion(version);
+                    let session = store
+                        .put(&ids[t][k], data, mode, WriteOptions::new())
+                        .await
+                        .unwrap_or_else(|e| panic!("put {mode:?}: {e}"));
+                    *versions[t][k].lock().unwrap() = session.version();
+                }
+            })
+        };
+        let update: Op = {
+            let (store, ids) = (store.clone(), ids.clone());
+            op(move |t, i| {
+                let (store, ids) = (store.clone(), ids.clone());
+                async move {
                     let updated = store
-                        .update(&id, |d| {
+                        .update(&ids[t][pick(i)], |d| {
                             d.insert("csrf_token".into(), json!(i));
                         })
                         .await
                         .unwrap();
                     assert!(updated.is_some());
-                })
-            })
-        };
-        let raw_update: Op = {
-            let (con, keys) = (raw.clone(), raw_keys.clone());
-            Arc::new(move |t, i| {
-                let (mut con, key) = (con.clone(), keys[t][pick(i)].clone());
-                Box::pin(async move {
-                    // The existing service: json.loads(GET), change one key, SETEX json.dumps.
-                    let v: Vec<u8> = redis::cmd("GET")
-                        .arg(&key)
-                        .query_async(&mut con)
-                        .await
-                        .unwrap();
-                    let mut data: Map<String, Value> = serde_json::from_slice(&v).unwrap();
-                    data.insert("csrf_token".into(), json!(i));
-                    let body = serde_json::to_vec(&data).unwrap();
-                    let _: () = redis::cmd("SET")
-                        .arg(&key)
-                        .arg(body)
-                        .arg("EX")
-                        .arg(TTL_SECS)
-                        .query_async(&mut con)
-                        .await
-                        .unwrap();
-                })
+                }
             })
         };
 
         println!();
-        println!(
-            "{:<8} {:>5} {:>14} {:>14} {:>8}  raw is",
-            "op", "tasks", "store ops/s", "raw ops/s", "ratio"
-        );
-        let cells: [(&str, &Op, &Op, &str); 3] = [
-            ("get", &store_get, &raw_get, "GET"),
-            ("set", &store_set, &raw_set, "SET … EX"),
-            (
-                "update",
-                &store_update,
-                &raw_update,
-                "GET + parse + SET … EX",
-            ),
-        ];
-        for (name, store_op, raw_op, raw_is) in cells {
-            for tasks in [1usize, 50] {
-                let (mut s, mut r) = (0.0, 0.0);
-                // Alternate so drift (CPU frequency, allocator warm-up) hits both sides alike.
-                for _ in 0..rounds {
-                    r += throughput(tasks, duration, raw_op.clone()).await;
-                    s += throughput(tasks, duration, store_op.clone()).await;
-                }
-                let (s, r) = (s / rounds as f64, r / rounds as f64);
-                println!(
-                    "{name:<8} {tasks:>5} {s:>14.0} {r:>14.0} {:>7.2}x  {raw_is}",
-                    s / r
-                );
+        println!("ratio = store ops/s / raw ops/s; store µs / raw µs = Redis server CPU per op");
+        support::print_header();
+        let mut bench = Bench {
+            probe: probe.clone(),
+            duration,
+            rounds,
+            rows: Vec::new(),
+        };
+        let get_parse_is = "GET + from_slice to Map";
+        bench
+            .cell(
+                "load",
+                load,
+                &[("GET", get), (get_parse_is, get_parse)],
+                None,
+            )
+            .await;
+        let raws = [("SET … PX", set_px.clone()), ("PEXPIRE", pexpire)];
+        bench.cell("refresh", refresh, &raws, None).await;
+        let raws = [("SET … PX … NX, fresh key", set_nx_fresh)];
+        bench
+            .cell("create", create, &raws, Some(create_budget))
+            .await;
+        let raws = [("SET … PX", set_px)];
+        bench
+            .cell("set", put_mode(PutMode::Upsert), &raws, None)
+            .await;
+        bench
+            .cell("if_live", put_mode(PutMode::IfLive), &raws, None)
+            .await;
+        for (t, mine) in ids.iter().enumerate() {
+            for (k, id) in mine.iter().enumerate() {
+                let session = store.load(id).await.unwrap().expect("bench session");
+                *versions[t][k].lock().unwrap() = session.version();
             }
         }
+        bench.cell("if_version", if_version, &raws, None).await;
+        let raws = [("GET + parse + SET … PX", get_parse_set)];
+        bench.cell("update", update, &raws, None).await;
+        for tasks in TASKS {
+            support::print_ceilings(&bench.rows, tasks);
+        }
 
-        // Memory: N more sessions through the store (each with its own user, so every index
-        // entry is paid for) against N bare payloads stored with SET … EX.
-        let mut con = server.connection();
-        let n = sessions_for_memory;
-        let before = used_memory(&mut con);
-        for i in 0..n {
-            store.create(seed(&format!("mem{i}"))).await.unwrap();
-        }
-        let after_store = used_memory(&mut con);
-        for i in 0..n {
-            let _: () = redis::cmd("SET")
-                .arg(format!("session:mem-raw-{i:08}-padding-to-43-chars-xxxxx"))
-                .arg(payload.as_str())
-                .arg("EX")
-                .arg(TTL_SECS)
-                .query(&mut con)
-                .unwrap();
-        }
-        let after_raw = used_memory(&mut con);
-        let per_store = (after_store - before) as f64 / n as f64;
-        let per_raw = (after_raw - after_store) as f64 / n as f64;
-        let sample = ids[0][0].expose_token().to_owned();
-        let usage = |key: String| -> i64 {
-            redis::cmd("MEMORY")
-                .arg("USAGE")
-                .arg(key)
-                .query(&mut server.connection())
-                .unwrap_or(0)
-        };
         println!();
-        println!("memory over {n} sessions (INFO used_memory delta per session):");
-        println!("  store (value + ~exp entry + user index): {per_store:>8.0} bytes");
-        println!("  raw SET … EX of the bare payload:         {per_raw:>8.0} bytes");
-        println!(
-            "  ratio: {:.2}x; MEMORY USAGE of one store key {} vs one raw key {}",
-            per_store / per_raw,
-            usage(format!("bench:{sample}")),
-            usage("raw:0:0".into())
-        );
+        print!("{memory}");
         println!("  store count(): {}", store.count().await.unwrap());
-        let stats: String = redis::cmd("INFO")
-            .arg("commandstats")
-            .query(&mut con)
-            .unwrap();
+        let stats = probe.info("commandstats").await;
         println!();
-        println!("server time per command (INFO commandstats):");
-        for line in stats.lines().filter(|l| {
-            ["evalsha", "get:", "set:"]
-                .iter()
-                .any(|c| l.contains(&format!("cmdstat_{c}")))
-        }) {
-            println!("  {line}");
+        println!("server time per command over the measured intervals, raw and store together");
+        println!("(INFO commandstats; commands a script runs count under their own name):");
+        let shown = [
+            "evalsha", "get", "set", "pexpire", "zadd", "zscore", "pttl", "getrange", "exists",
+        ];
+        for name in shown {
+            if let Some(line) = stats
+                .lines()
+                .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+            {
+                println!("  {line}");
+            }
         }
     });
+}
+
+/// N more sessions through the store (each with its own user, so every index entry is paid
+/// for) against N bare payloads stored with `SET … PX`: `INFO used_memory` delta per session.
+async fn memory_report(
+    server: &RedisServer,
+    store: &RedisStore,
+    payload: &[u8],
+    sample: &SessionId,
+    n: usize,
+) -> String {
+    let used_memory = |con: &mut redis::Connection| -> i64 {
+        let info: String = redis::cmd("INFO").arg("memory").query(con).unwrap();
+        support::field(&info, "used_memory")
+    };
+    let mut con = server.connection();
+    let before = used_memory(&mut con);
+    for i in 0..n {
+        store.create(seed(&format!("mem{i}"))).await.unwrap();
+    }
+    let after_store = used_memory(&mut con);
+    for i in 0..n {
+        let _: () = redis::cmd("SET")
+            .arg(format!("session:mem-raw-{i:08}-padding-to-43-chars-xxxxx"))
+            .arg(payload)
+            .arg("PX")
+            .arg(TTL_MS)
+            .query(&mut con)
+            .unwrap();
+    }
+    let after_raw = used_memory(&mut con);
+    let per_store = (after_store - before) as f64 / n as f64;
+    let per_raw = (after_raw - after_store) as f64 / n as f64;
+    let mut usage = |key: String| -> i64 {
+        redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(key)
+            .query(&mut con)
+            .unwrap_or(0)
+    };
+    let store_key = usage(format!("bench:{}", sample.expose_token()));
+    let raw_key = usage("session:mem-raw-00000000-padding-to-43-chars-xxxxx".into());
+    format!(
+        "memory over {n} sessions (INFO used_memory delta per session, measured before the \
+         throughput runs):\n  store (value + ~exp entry + user index): {per_store:>8.0} \
+         bytes\n  raw SET … PX of the bare payload:         {per_raw:>8.0} bytes\n  ratio: \
+         {:.2}x; MEMORY USAGE of one store key {store_key} vs one raw key {raw_key}\n",
+        per_store / per_raw
+    )
 }

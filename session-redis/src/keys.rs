@@ -2,9 +2,9 @@
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `{prefix}{storage id}` | string | the session (see [`codec`](crate::codec)) |
-//! | `{prefix}~exp` | zset | storage id → expires_at (ms): counting and cleanup |
-//! | `{prefix}~user:{hex(user)}` | zset | storage id → expires_at, expiring with its last member |
+//! | `{prefix}{storage id}` | string | the session (see [`codec`](crate::codec)); its TTL ends it |
+//! | `{prefix}~exp` | zset | storage id → the expiry (ms) this store last set: counting, cleanup, exact expiry reports |
+//! | `{prefix}~user:{hex(user)}` | zset | storage id → expiry at the session's last write, expiring with its last member |
 //!
 //! The storage id is the token itself (plain mode, the existing service's `session:{token}`)
 //! or its SHA-256 handle (hashed mode). Neither alphabet contains `~`, so an index key can

@@ -7,18 +7,29 @@
 //! (`GET` + `json.loads`), carrying one extra member, `__session__`, with the store's
 //! metadata (see [`codec`]).
 //!
-//! - Time comes from the store's [`Clock`](session_core::Clock); the Redis TTL is the backstop
-//!   that reclaims memory.
-//! - Optimistic concurrency: the version is a hash of the stored bytes, so a rewrite by any
-//!   writer, the existing service included, makes a stale save fail with `Conflict`.
+//! - **Redis decides liveness** ([`liveness`]): a session is live while its key exists (and
+//!   its absolute expiry, if any, has not passed). Every write and refresh sets the key's TTL
+//!   to exactly the session's expiry (`SESSION_TTL=7200` gives TTL 7200, as the service's
+//!   `SETEX` does), so the existing service's `EXPIRE` keeps a session live for this store
+//!   too, and its `DEL` ends it at once. The store's [`Clock`](session_core::Clock) only stamps
+//!   times (creation, the expiry it sets).
+//! - `refresh` never rewrites the value: it moves the key's TTL and the expiry index entry,
+//!   reading only the first bytes of the value for the metadata. The version, a hash of the
+//!   stored bytes, therefore survives a refresh, and a rewrite by any writer, the existing
+//!   service included, makes a stale save fail with `Conflict`.
 //! - Indexes (`{prefix}~exp`, `{prefix}~user:{hex}`, see [`keys`]) make `count` and per-user
 //!   listing and revocation cheap; every multi-key write is one Lua script ([`scripts`]).
 //! - `hash_ids` keys sessions by the SHA-256 of the token, so no token is stored at all.
-//! - Sessions another writer stores directly (the existing service's `SETEX`) load, refresh
-//!   and save like ours, but are in no index until this store first writes or refreshes them,
-//!   or a `cleanup` pass adopts them (gives them metadata and index entries, data unchanged).
-//!   Until then `count`, `list_user` and `delete_user` do not see them: run `cleanup`
-//!   periodically while another writer is active (`sessionctl revoke-user` runs it first).
+//! - **Sessions another writer stores** (the existing service's `SETEX`) load, refresh and
+//!   save like ours. They enter the expiry index (so `count` sees them) when this store first
+//!   refreshes or writes them, and the user index when it first writes them or when a
+//!   `cleanup` pass adopts them (gives them metadata and index entries, data unchanged).
+//!   Another writer's plain `DEL` leaves an index entry behind until `count` finds it due or
+//!   `cleanup` reconciles it: `count` may run high by such sessions until then, and
+//!   `delete_user`/`list_user` check every entry against its key, so they never act on or
+//!   report a session that is gone. Run `cleanup` periodically while another writer is
+//!   active (`sessionctl revoke-user` runs it first, so "log out everywhere" reaches every
+//!   session the other writer stored).
 //!
 //! Building blocks other Redis deployments reuse: [`keys`], [`codec`], [`scripts`],
 //! [`error::to_store_error`], [`RedisConfig`], and `RedisStore<C>` over any connection.
@@ -28,6 +39,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod keys;
+pub mod liveness;
 mod reply;
 pub mod scripts;
 mod store;

@@ -5,7 +5,9 @@
 //! so calls are `EVALSHA` and a server that lost its script cache (restart, failover,
 //! `SCRIPT FLUSH`) gets the source again on `NOSCRIPT`.
 //!
-//! Scripts take `now` from the caller's clock and return status codes ([`Status`]).
+//! Scripts take `now` from the caller's clock, which stamps creation and expiry times; whether
+//! a session exists is Redis's call (its key and TTL, see the [crate docs](crate)). They
+//! return status codes ([`Status`]).
 
 use std::sync::LazyLock;
 
@@ -37,6 +39,8 @@ pub struct Scripts {
     pub delete_user: Script,
     /// One `cleanup` batch (`cleanup.lua`).
     pub cleanup: Script,
+    /// `count`: settle due expiry index entries, then count (`count.lua`).
+    pub count: Script,
     /// `cleanup`'s repair pass: drop index members whose key is gone (`drop_gone.lua`).
     pub drop_gone: Script,
     /// Bulk copy on Redis before 6.2: many sessions, `SET NX` and indexed (`import_batch.lua`,
@@ -52,6 +56,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     list_user: Script::new(script!("list_user.lua")),
     delete_user: Script::new(script!("delete_user.lua")),
     cleanup: Script::new(script!("cleanup.lua")),
+    count: Script::new(script!("count.lua")),
     drop_gone: Script::new(script!("drop_gone.lua")),
     import_batch: Script::new(script!("import_batch.lua")),
 });

@@ -1,4 +1,7 @@
 //! The shared conformance suite on a real redis-server, in both key modes.
+//!
+//! Each store is wrapped in a [`TimeShifted`]: Redis's clock cannot follow the suite's manual
+//! clock, so every jump of that clock moves the TTLs under the store's prefix back instead.
 
 mod common;
 
@@ -6,6 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use conformance_tests::{conformance_suite, StoreFactory};
+use redis_harness::timeshift::TimeShifted;
 use redis_harness::RedisServer;
 use session_core::{Clock, SessionConfig, SessionStore};
 
@@ -28,7 +32,11 @@ impl RedisFactory {
 #[async_trait]
 impl StoreFactory for RedisFactory {
     async fn make(&self, clock: Arc<dyn Clock>, config: SessionConfig) -> Arc<dyn SessionStore> {
-        Arc::new(common::store_on(&self.server, config, self.hash_ids, clock).await)
+        let (prefix, user_keys) = (config.key_prefix.clone(), config.user_keys.clone());
+        let store = common::store_on(&self.server, config, self.hash_ids, clock.clone()).await;
+        let con = self.server.async_connection().await;
+        let shifted = TimeShifted::new(Arc::new(store), con, prefix, clock);
+        Arc::new(shifted.with_user_keys(user_keys))
     }
 }
 

@@ -55,19 +55,22 @@ async fn a_session_the_python_service_wrote_loads() {
         "{remaining:?}"
     );
 
-    // It iterates, and our writes adopt it: refresh gives it metadata and index entries.
+    // It iterates. Refresh slides it as the service's EXPIRE would (TTL exactly 7200 s, the
+    // value untouched) and indexes it for counting; cleanup's reconcile pass lists it by user.
     let records: Vec<_> = futures::StreamExt::collect::<Vec<_>>(store.sessions(100)).await;
     assert_eq!(records.len(), 1);
+    let _: () = con.expire(&key, 60).unwrap();
     assert!(store.refresh(&id).await.unwrap());
+    let ttl: i64 = con.ttl(&key).unwrap();
+    assert_eq!(ttl, 7200, "refresh gives the configured TTL, no grace");
+    let raw: String = con.get(&key).unwrap();
+    assert_eq!(raw, dumps(&seed), "refresh never rewrites the value");
     assert_eq!(store.count().await.unwrap(), 1);
-    assert_eq!(
-        store
-            .list_user("aaron-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a")
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    let user = "aaron-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a";
+    assert_eq!(store.list_user(user).await.unwrap().len(), 0);
+    store.cleanup().await.unwrap();
+    assert_eq!(store.list_user(user).await.unwrap().len(), 1);
+    assert_eq!(store.count().await.unwrap(), 1);
     let again = store.get(&id).await.unwrap().unwrap();
     assert_eq!(again.data(), &seed);
     assert_eq!(again.lifetime().created_at, lifetime.created_at);
@@ -102,9 +105,9 @@ async fn a_session_we_wrote_reads_back_through_plain_get() {
     assert_eq!(object["user"]["username"], "bo");
     object.shift_remove(RESERVED_KEY);
     assert_eq!(object, seed);
-    // The Redis TTL is the idle timeout plus the store's 1 s grace.
+    // The Redis TTL is the idle timeout, as the service's SETEX sets it.
     let ttl: i64 = con.ttl(&key).unwrap();
-    assert!((7190..=7201).contains(&ttl), "{ttl}");
+    assert!((7190..=7200).contains(&ttl), "{ttl}");
 
     // The script's encoding is byte for byte the codec's canonical one.
     let Stored::Ours { meta, data } = codec::decode(raw.as_bytes()).unwrap() else {
@@ -153,23 +156,17 @@ async fn python_rewrites_keep_working_and_make_stale_saves_conflict() {
     assert_eq!(fresh.data()["csrf_token"], "rotated-by-python");
     assert_eq!(fresh.data()["display_name"], "Zoë ✓");
 
-    // Refresh edits only the metadata: the service's bytes after it stay exactly as written.
-    let tail = |v: &str| {
-        v[v.find("}, \"user\"")
-            .or_else(|| v.find("},\"user\""))
-            .unwrap()
-            + 1..]
-            .to_owned()
-    };
+    // Refresh moves only the TTL: the service's bytes stay exactly as written, and the
+    // version with them, so a save of the load before the refresh still lands.
     assert!(store.refresh(&id).await.unwrap());
     let refreshed: String = con.get(&key).unwrap();
-    assert_eq!(tail(&refreshed), tail(&rewritten));
-    assert!(
-        matches!(store.save(fresh.clone()).await, Err(Error::Conflict)),
-        "refresh changed the version"
+    assert_eq!(refreshed, rewritten);
+    assert_eq!(
+        store.get(&id).await.unwrap().unwrap().version(),
+        fresh.version(),
+        "refresh kept the version"
     );
 
-    fresh = store.get(&id).await.unwrap().unwrap();
     fresh.insert("theme", "dark").unwrap();
     let saved = store.save(fresh).await.unwrap();
     assert_eq!(
@@ -274,9 +271,14 @@ async fn python_numbers_and_text_survive_every_write_exactly() {
     check("load", loaded.data());
     assert_eq!(store.list_user("u-42").await.unwrap().len(), 0);
 
-    // Refresh gives it metadata and index entries (a rewrite in this layout).
+    // Refresh moves only the TTL; cleanup's reconcile pass gives it metadata and index
+    // entries, its data unchanged.
+    let before: String = con.get(&key).unwrap();
     assert!(store.refresh(&id).await.unwrap());
-    check("stored after refresh", &stored(&mut con, &key));
+    let after: String = con.get(&key).unwrap();
+    assert_eq!(after, before, "refresh never rewrites the value");
+    store.cleanup().await.unwrap();
+    check("stored after cleanup", &stored(&mut con, &key));
     assert_eq!(store.list_user("u-42").await.unwrap().len(), 1);
 
     // A change to one member leaves the others' digits alone.
@@ -353,4 +355,82 @@ async fn cleanup_indexes_sessions_the_python_service_wrote() {
         }
     }
     assert_eq!(store.count().await.unwrap(), 980);
+}
+
+/// Redis's clock and the key's TTL decide liveness, as for the existing service: its `EXPIRE`
+/// keeps a session of ours alive past the expiry we set, and our TTL is exactly its `SETEX`'s.
+#[tokio::test]
+async fn the_services_expire_keeps_our_session_live() {
+    let server = RedisServer::start();
+    let store = store_on(
+        &server,
+        default_config(),
+        false,
+        Arc::new(session_core::SystemClock),
+    )
+    .await;
+    let mut con = server.connection();
+
+    // SESSION_TTL=7200 gives TTL 7200, as the service's SETEX does.
+    let plain = store.create(seed_data("tia")).await.unwrap();
+    let plain_key = format!("session:{}", plain.id().expose_token());
+    let pttl: i64 = con.pttl(&plain_key).unwrap();
+    assert!((7_199_000..=7_200_000).contains(&pttl), "{pttl}");
+
+    // Two sessions that idle out after 1 s; the service refreshes one of them.
+    let short = session_core::WriteOptions::new().with_idle_timeout(Duration::from_secs(1));
+    let data = Arc::new(seed_data("tia"));
+    let (kept, dropped) = (SessionId::generate(), SessionId::generate());
+    for id in [&kept, &dropped] {
+        store
+            .put(id, data.clone(), session_core::PutMode::Create, short)
+            .await
+            .unwrap();
+    }
+    let expiry = store
+        .get(&kept)
+        .await
+        .unwrap()
+        .unwrap()
+        .lifetime()
+        .expires_at();
+    let kept_key = format!("session:{}", kept.expose_token());
+    let _: () = con.expire(&kept_key, 60).unwrap();
+
+    // Wait, on the server's clock, until the expiry we set has passed.
+    let server_ms = |con: &mut redis::Connection| -> u64 {
+        let (s, us): (u64, u64) = redis::cmd("TIME").query(con).unwrap();
+        s * 1000 + us / 1000
+    };
+    assert!(
+        redis_harness::wait_until(Duration::from_secs(10), || server_ms(&mut con)
+            > expiry.as_millis() + 100),
+        "the server's clock did not pass the expiry"
+    );
+    assert!(store.get(&dropped).await.unwrap().is_none(), "control");
+    let loaded = store
+        .get(&kept)
+        .await
+        .unwrap()
+        .expect("the service's EXPIRE keeps it live for us too");
+    let remaining = loaded.lifetime().remaining(session_core::SystemClock.now());
+    assert!(
+        remaining > Duration::from_secs(50) && remaining <= Duration::from_secs(60),
+        "{remaining:?}"
+    );
+    assert!(store.exists(&kept).await.unwrap());
+    assert_eq!(store.count().await.unwrap(), 2, "kept and plain");
+    assert!(
+        store
+            .list_user("tia-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a")
+            .await
+            .unwrap()
+            .len()
+            == 2
+    );
+    let _: () = con.del(&kept_key).unwrap();
+    assert!(
+        store.get(&kept).await.unwrap().is_none(),
+        "its DEL ends it at once"
+    );
 }

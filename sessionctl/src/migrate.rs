@@ -369,13 +369,20 @@ enum Verdict {
 }
 
 /// One source session against its copy: same data, same lifetime for ours, and Redis TTLs
-/// within `tolerance_ms` (a copied `SETEX` session carries the store's 1 s key grace).
+/// within `tolerance_ms` (the copy's TTL comes from the source's `PTTL`, read moments before
+/// the write, and both count down while the check runs).
 fn compare(src: &RawSession, dst: &RawSession, tolerance_ms: i64, now: u64) -> Verdict {
     let Some(src_bytes) = &src.value else {
         return Verdict::SourceGone;
     };
     let src_decoded = match codec::decode(src_bytes) {
-        Ok(Stored::Ours { meta, .. }) if meta.lifetime().expires_at().as_millis() <= now => {
+        // Redis's TTL decides liveness (checked below); only an absolute expiry that has
+        // passed ends a session whose key still exists.
+        Ok(Stored::Ours { meta, .. })
+            if meta
+                .absolute_expires_at
+                .is_some_and(|a| a.as_millis() <= now) =>
+        {
             return Verdict::SourceGone
         }
         Ok(decoded) => decoded,

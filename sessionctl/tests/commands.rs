@@ -112,14 +112,15 @@ fn every_subcommand_against_redis() {
     let human = run(&env, &["stats"]);
     assert!(human.stdout.contains("redis memory used"), "{human:?}");
 
-    // cleanup purges a session that has expired by its metadata but not yet by Redis TTL
+    // cleanup purges a session past its absolute expiry whose key another writer's EXPIRE
+    // kept (Redis's TTL alone would keep it live)
     let stale = SessionId::generate();
     let now = SystemClock.now().as_millis();
     let meta = Meta {
         created_at: Timestamp(now - 10_000),
         idle_timeout: Duration::from_secs(5),
         idle_expires_at: Timestamp(now - 5_000),
-        absolute_expires_at: None,
+        absolute_expires_at: Some(Timestamp(now - 5_000)),
         writes: 1,
         user_hex: String::new(),
     };

@@ -137,7 +137,7 @@ async fn migrate_copies_100k_sessions_with_ttls_and_indexes_and_is_idempotent() 
         ],
     );
     // A TTL copied as "time left" is counted again from the moment it is written, so a copy
-    // may outlive its source by at most the run's duration (plus the store's 1 s key grace).
+    // may outlive its source by at most the run's duration (plus 1 s for a write's own trip).
     let copy_window_ms = started.elapsed().as_millis() as i64 + 1_000;
     assert_eq!(first.code, 0, "{first:?}");
     let summary = first.json();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use session_core::{Clock, Error, PutMode, SessionId, SessionStoreExt, WriteOptions};
+use session_core::{Clock, PutMode, SessionId, SessionStoreExt, WriteOptions};
 
 use crate::ctx::{data, Ctx, IDLE};
 use crate::factory::StoreFactory;
@@ -71,20 +71,63 @@ pub async fn refresh_never_passes_absolute_expiry(f: Arc<dyn StoreFactory>) {
     assert!(!cx.store.refresh(s.id()).await.unwrap());
 }
 
-/// A session loaded before a refresh no longer saves.
-pub async fn refresh_changes_the_version(f: Arc<dyn StoreFactory>) {
-    let cx = Ctx::new(&*f).await;
-    let s = cx.store.create(data(json!({}))).await.unwrap();
+/// A refresh moves only the expiry: a session loaded before it still saves at the version it
+/// was loaded with, and that save slides the idle expiry as any write does.
+pub async fn refresh_keeps_the_version(f: Arc<dyn StoreFactory>) {
+    let cx = Ctx::with(&*f, |c| {
+        c.absolute_lifetime = Some(Duration::from_secs(1000))
+    })
+    .await;
+    let s = cx.store.create(data(json!({"n": 1}))).await.unwrap();
+    let loaded = cx.store.load(s.id()).await.unwrap().unwrap();
+    let v = loaded.version();
+    cx.advance_secs(30);
     assert!(cx.store.refresh(s.id()).await.unwrap());
-    let after = cx.store.load(s.id()).await.unwrap().unwrap();
-    assert_ne!(after.version(), s.version());
-    let mode = PutMode::IfVersion(s.version());
-    let got = cx.put(s.id(), data(json!({"x": 1})), mode, WriteOptions::new());
-    assert!(matches!(got.await, Err(Error::Conflict)));
-    assert!(matches!(cx.store.save(s).await, Err(Error::Conflict)));
-    let unchanged = cx.store.load(after.id()).await.unwrap().unwrap();
-    assert_eq!(unchanged.version(), after.version());
-    assert_eq!(unchanged.data(), after.data());
+    let refreshed = cx.store.load(s.id()).await.unwrap().unwrap();
+    assert_eq!(refreshed.version(), v, "refresh changed the version");
+    assert_eq!(refreshed.data(), loaded.data());
+    assert_eq!(
+        refreshed.lifetime().idle_expires_at,
+        cx.now().saturating_add(IDLE)
+    );
+
+    cx.advance_secs(20);
+    let mode = PutMode::IfVersion(v);
+    let saved = cx
+        .put(s.id(), data(json!({"n": 2})), mode, WriteOptions::new())
+        .await
+        .expect("a refresh made the copy loaded before it stale");
+    assert_eq!(
+        saved.lifetime().idle_expires_at,
+        cx.now().saturating_add(IDLE)
+    );
+    assert_eq!(saved.lifetime().created_at, s.lifetime().created_at);
+    assert_eq!(
+        saved.lifetime().absolute_expires_at,
+        s.lifetime().absolute_expires_at
+    );
+    assert_ne!(saved.version(), v, "a put must give a new version");
+    let loaded = cx.store.load(s.id()).await.unwrap().unwrap();
+    assert_eq!(loaded.data(), &data(json!({"n": 2})));
+    assert_eq!(loaded.version(), saved.version());
+    assert_eq!(loaded.lifetime(), saved.lifetime());
+
+    // The same through `save`: load, refresh (a page view), then save the loaded copy.
+    cx.advance_secs(10);
+    let mut copy = loaded;
+    assert!(cx.store.refresh(s.id()).await.unwrap());
+    cx.advance_secs(10);
+    copy.insert("n", 3).unwrap();
+    let saved = cx
+        .store
+        .save(copy)
+        .await
+        .expect("save after a refresh conflicted");
+    assert_eq!(
+        saved.lifetime().idle_expires_at,
+        cx.now().saturating_add(IDLE)
+    );
+    assert_eq!(cx.store.load(s.id()).await.unwrap().unwrap().data()["n"], 3);
 }
 
 /// `rotate` moves the data to a fresh id and kills the old one at once.

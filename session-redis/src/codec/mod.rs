@@ -5,9 +5,11 @@
 //! {"__session__":{"c":C,"t":T,"e":E,"a":A,"w":W,"u":"HEX"},"user":{...},"csrf_token":"..."}
 //! ```
 //!
-//! `c` created_at ms, `t` idle timeout ms, `e` idle expiry ms, `a` absolute expiry ms (0 =
-//! none), `w` write counter (+1 on every write, so two writes never leave identical bytes and a
-//! content-hash version cannot suffer ABA), `u` hex of the user id or `""`.
+//! `c` created_at ms, `t` idle timeout ms, `e` idle expiry ms as of the value's last write
+//! (refreshes move only the key's TTL and the expiry index, see [`liveness`](crate::liveness)),
+//! `a` absolute expiry ms (0 = none), `w` write counter (+1 on every write, so two writes never
+//! leave identical bytes and a content-hash version cannot suffer ABA), `u` hex of the user id
+//! or `""`.
 //!
 //! The service's `json.loads` keeps the member and `json.dumps` writes it back with spaces
 //! (`", "`, `": "`), so readers here, in Rust and in Lua, accept any JSON whitespace. Values
@@ -40,7 +42,7 @@ pub struct Meta {
     pub created_at: Timestamp,
     /// `t`: idle timeout.
     pub idle_timeout: Duration,
-    /// `e`: idle expiry.
+    /// `e`: idle expiry as of the value's last write (a refresh moves only the key's TTL).
     pub idle_expires_at: Timestamp,
     /// `a`: absolute expiry (stored as 0 when there is none).
     pub absolute_expires_at: Option<Timestamp>,

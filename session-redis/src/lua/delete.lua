@@ -2,7 +2,7 @@
 -- KEYS: session key, expiry index. ARGV: now, sid, prefix. Returns 1 if a live session went.
 local now, sid, prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 
-local kind, v, m = read_session(KEYS[1])
+local kind, m = read_head(KEYS[1])
 local u = ''
 if kind == 'meta' then u = m.u end
 if kind ~= 'none' then redis.call('DEL', KEYS[1]) end

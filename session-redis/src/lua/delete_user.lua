@@ -5,7 +5,7 @@ local now, prefix, u = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local n = 0
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = prefix .. sid
-  local kind, v, m = read_session(key)
+  local kind, m = read_head(key)
   -- A session whose user changed since it was indexed is someone else's now: leave it.
   if kind == 'meta' and m.u == u then
     if is_live(kind, m, now) then n = n + 1 end

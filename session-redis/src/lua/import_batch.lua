@@ -1,8 +1,8 @@
 -- import_batch: many sessions in one call, for bulk copies between stores (store/bulk.rs,
 -- `sessionctl migrate`). KEYS: expiry index. ARGV: prefix, then five values per session:
 -- storage id, complete value (metadata first, as codec.rs encodes it), expiry ms (the index
--- score), key TTL ms (expiry - now + TTL_GRACE_MS, computed by the caller from the same
--- `now` as store() uses), user hex ('' = no user). The caller leaves out expired sessions.
+-- score), key TTL ms (expiry - now, computed by the caller from the same `now` as
+-- store() uses), user hex ('' = no user). The caller leaves out expired sessions.
 -- Each session is written only if its key does not exist (SET NX: a re-run skips what an
 -- earlier run copied, and nothing live is ever overwritten), then indexed as store() indexes
 -- it. Index writes are grouped: one ZADD for the expiry index, one ZADD and one TTL check per

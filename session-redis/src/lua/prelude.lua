@@ -1,5 +1,5 @@
--- Shared by every script (scripts.rs prepends it). Time is the caller's clock (`now`, ms),
--- never Redis time, so tests with a manual clock decide exactly like the Rust model.
+-- Shared by every script (scripts.rs prepends it). `now` is the caller's clock (ms): it stamps
+-- creation and expiry times; whether a session exists is Redis's call (see is_live).
 -- Numbers go back to Redis through fmt(): Lua's default conversion would print 1.7e+12.
 
 local OK, GONE, STALE, TAKEN, CORRUPT, FOREIGN = 1, 0, -1, -3, -2, -4
@@ -37,13 +37,35 @@ local function read_session(key)
   return 'corrupt', v
 end
 
+-- The metadata from the first bytes of a value, for operations that do not need the rest
+-- (refresh, cleanup): kind 'none', 'meta' (m as read_session gives it), 'foreign' (starts like
+-- a JSON object, without metadata: only its first bytes are checked) or 'corrupt'.
+local HEAD_BYTES = 511
+local function read_head(key)
+  local h = redis.pcall('GETRANGE', key, 0, HEAD_BYTES)
+  if type(h) == 'table' then return 'corrupt' end
+  if h == '' then
+    if redis.call('EXISTS', key) == 0 then return 'none' end
+    return 'corrupt'
+  end
+  local c, t, e, a, w, u, rest = string.match(h, META_COMPACT)
+  if not c then c, t, e, a, w, u, rest = string.match(h, META) end
+  if c then
+    return 'meta', {c = tonumber(c), t = tonumber(t), e = tonumber(e), a = tonumber(a),
+                    w = tonumber(w), u = u, rest = rest, cs = c, ts = t, as = a}
+  end
+  -- Metadata longer than the head, or a member of that name out of place: judge it whole.
+  if string.find(h, '"__session__"', 1, true) then
+    local kind, v, m = read_session(key)
+    return kind, m
+  end
+  if string.find(h, '^%s*{') then return 'foreign' end
+  return 'corrupt'
+end
+
 local function expires_at(e, a)
   if a > 0 and a < e then return a end
   return e
-end
-
-local function is_live(kind, m, now)
-  return kind == 'foreign' or (kind == 'meta' and now < expires_at(m.e, m.a))
 end
 
 -- codec.rs's foreign_created: the `created` float seconds, floored to ms, if usable.
@@ -90,14 +112,41 @@ local function user_key(prefix, u)
   return prefix .. '~user:' .. u
 end
 
--- Redis keeps a key this long past its session's expiry. Liveness is decided by the
--- metadata and the store's clock, never by the key's presence; the TTL only reclaims memory,
--- and the grace keeps a key from vanishing early when the store's clock runs ahead of
--- Redis's (other hosts, or a session imported with moments left).
-local TTL_GRACE_MS = 1000
+-- Liveness (layout v2): Redis's clock and the key's TTL decide, as for the existing service. A
+-- session is live while its key exists and its absolute expiry (if any) has not passed; every
+-- write sets the key's TTL to exactly the session's expiry (no grace), and the expiry index's
+-- score records that expiry in the store's clock, so reads can report it to the millisecond.
+local function is_live(kind, m, now)
+  return kind == 'foreign' or (kind == 'meta' and (m.a == 0 or now < m.a))
+end
 
--- Writes a value with the TTL of its expiry and moves its index entries there. `score` is
--- the expiry as digits, `ttl` the key's time to live in ms (expiry - now + TTL_GRACE_MS).
+-- The session's expiry in the store's clock, reported exactly as this store set it (the
+-- score) unless the key's TTL says another writer moved it: more than EXPIRY_JITTER_MS later
+-- (its EXPIRE or SETEX), or more than EXPIRY_SLACK_MS earlier. A key without a TTL reports
+-- its score if that is still ahead, else now + the idle timeout. liveness.rs's
+-- reported_expiry is the same rule (and says why the two margins).
+local EXPIRY_SLACK_MS, EXPIRY_JITTER_MS = 10000, 1000
+local function reported_expiry(pttl, score, now, t)
+  if pttl == -1 then
+    if score and score > now then return score end
+    return now + t
+  end
+  local e = now + pttl
+  if score and e <= score + EXPIRY_JITTER_MS and e >= score - EXPIRY_SLACK_MS then
+    return score
+  end
+  return e
+end
+
+-- reported_expiry read from Redis: PTTL of the key and its expiry index score.
+local function expiry_of(key, expkey, sid, now, t)
+  local score = redis.call('ZSCORE', expkey, sid)
+  if score then score = tonumber(score) end
+  return reported_expiry(redis.call('PTTL', key), score, now, t)
+end
+
+-- Writes a value with its expiry as the key's TTL and indexes it. `score` is the expiry as
+-- digits, `ttl` the key's time to live in ms (expiry - now, always > 0 here).
 local function store_s(key, value, prefix, expkey, sid, old_u, u, score, ttl)
   local ttl_s = fmt(ttl)
   redis.call('SET', key, value, 'PX', ttl_s)
@@ -112,7 +161,7 @@ local function store_s(key, value, prefix, expkey, sid, old_u, u, score, ttl)
 end
 
 local function store(key, value, prefix, expkey, sid, old_u, u, exp, now)
-  store_s(key, value, prefix, expkey, sid, old_u, u, fmt(exp), exp - now + TTL_GRACE_MS)
+  store_s(key, value, prefix, expkey, sid, old_u, u, fmt(exp), exp - now)
 end
 
 -- The expiry of digit strings e and a (a = '0': none), as digits.
@@ -126,3 +175,34 @@ local function unindex(prefix, expkey, sid, u)
   if u ~= '' then redis.call('ZREM', user_key(prefix, u), sid) end
 end
 
+-- One batch of expiry index entries due by `now` (cleanup and count). An entry is due when
+-- the expiry this store set has passed; Redis has usually deleted the key by then (its TTL),
+-- and the entry goes with the session counted as purged. A key still there was extended by
+-- another writer (its EXPIRE or SETEX: the entry moves to where the key's TTL now ends) or is
+-- past its absolute expiry (deleted). Every entry looked at leaves the due range, so repeated
+-- batches end. Returns removed, repaired, entries looked at.
+local function sweep(expkey, prefix, now, batch, default_t)
+  local removed, repaired = 0, 0
+  local due = redis.call('ZRANGEBYSCORE', expkey, '-inf', fmt(now), 'LIMIT', 0, batch)
+  for _, sid in ipairs(due) do
+    local key = prefix .. sid
+    local kind, m = read_head(key)
+    if kind == 'none' then
+      redis.call('ZREM', expkey, sid)
+      removed = removed + 1
+    elseif kind == 'corrupt' then
+      redis.call('ZREM', expkey, sid)
+      repaired = repaired + 1
+    elseif is_live(kind, m, now) then
+      local t = default_t
+      if kind == 'meta' then t = m.t end
+      redis.call('ZADD', expkey, fmt(expiry_of(key, expkey, sid, now, t)), sid)
+      repaired = repaired + 1
+    else
+      redis.call('DEL', key)
+      unindex(prefix, expkey, sid, m.u)
+      removed = removed + 1
+    end
+  end
+  return removed, repaired, #due
+end

@@ -1,14 +1,25 @@
--- refresh: slide the idle expiry by rewriting only the metadata prefix; the data bytes are
--- copied as they are (re-encoding them here would change numbers). KEYS: session key, expiry
--- index. ARGV: now, sid, prefix. Returns {OK} | {GONE} | {CORRUPT} | {FOREIGN}.
-local now, sid, prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+-- refresh: slide the expiry without rewriting the value, as the existing service's EXPIRE
+-- does: only the key's TTL and the expiry index move, so the version (a hash of the value)
+-- stays. Reads just the head of the value for the metadata (a value of another writer,
+-- without metadata, gets the default idle timeout).
+-- KEYS: session key, expiry index. ARGV: now, sid, prefix, default idle timeout ms.
+-- Returns {OK} | {GONE} | {CORRUPT}.
+local now, sid, prefix, default_t = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])
 
-local kind, v, m = read_session(KEYS[1])
+local kind, m = read_head(KEYS[1])
 if kind == 'corrupt' then return {CORRUPT} end
-if kind == 'foreign' then return {FOREIGN} end
-if not is_live(kind, m, now) then return {GONE} end
+if kind == 'none' or not is_live(kind, m, now) then return {GONE} end
 
-local e = now + m.t
-local value = meta_prefix_s(m.cs, m.ts, fmt(e), m.as, fmt(m.w + 1), m.u) .. string.sub(v, m.rest)
-store(KEYS[1], value, prefix, KEYS[2], sid, m.u, m.u, expires_at(e, m.a), now)
+local t, a, u = default_t, 0, ''
+if kind == 'meta' then t, a, u = m.t, m.a, m.u end
+local e = now + t
+if a > 0 and a < e then e = a end
+local ttl = e - now
+redis.call('PEXPIRE', KEYS[1], fmt(ttl))
+redis.call('ZADD', KEYS[2], fmt(e), sid)
+if u ~= '' then
+  -- The user index lives as long as its longest-lived member.
+  local ukey = user_key(prefix, u)
+  if redis.call('PTTL', ukey) < ttl then redis.call('PEXPIRE', ukey, fmt(ttl)) end
+end
 return {OK}

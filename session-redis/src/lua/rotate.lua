@@ -10,8 +10,9 @@ if not is_live(kind, m, now) then return {GONE} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {TAKEN} end
 
 local e = now + m.t
+if m.a > 0 and m.a < e then e = m.a end
 local value = meta_prefix_s(m.cs, m.ts, fmt(e), m.as, fmt(m.w + 1), m.u) .. string.sub(v, m.rest)
 redis.call('DEL', KEYS[1])
 unindex(prefix, KEYS[3], old_sid, m.u)
-store(KEYS[2], value, prefix, KEYS[3], new_sid, '', m.u, expires_at(e, m.a), now)
+store(KEYS[2], value, prefix, KEYS[3], new_sid, '', m.u, e, now)
 return {OK, value}

@@ -7,7 +7,7 @@
 -- ('ifversion').
 -- Only a write over a live session without a given lifetime composes metadata here (it keeps
 -- the stored creation and absolute expiry), so the common paths format a single number on the
--- server.
+-- server. The idle expiry never passes the absolute one (Lifetime's rule in session-core).
 -- Returns {OK, created, idle timeout, idle expiry, absolute expiry, writes} (digit strings) |
 -- {TAKEN} | {GONE} | {STALE} | {CORRUPT}. The caller rebuilds the bytes to hash them.
 local mode, now, sid, prefix, tail, u, given_t = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
@@ -33,12 +33,14 @@ if live and ARGV[13] ~= '1' then
   else
     c, a = fmt(foreign_created(m, now)), '0'
   end
-  e = fmt(now + tonumber(t))
+  local idle = now + tonumber(t)
+  if a ~= '0' and tonumber(a) < idle then idle = tonumber(a) end
+  e = fmt(idle)
 end
 
 local old_u = ''
 if kind == 'meta' then old_u = m.u end
 local score = expires_at_s(e, a)
 store_s(KEYS[1], compose_s(c, t, e, a, w, u, tail), prefix, KEYS[2], sid, old_u, u, score,
-        tonumber(score) - now + TTL_GRACE_MS)
+        tonumber(score) - now)
 return {OK, c, t, e, a, w}

@@ -26,6 +26,7 @@ use session_core::{user_of, Error, Result, SessionRecord, Timestamp};
 use super::RedisStore;
 use crate::codec::{self, Meta, Stored};
 use crate::keys::{user_hex, StorageId};
+use crate::liveness::live_lifetime;
 use crate::reply::unexpected;
 
 /// A session key as read by [`RedisStore::scan_raw`] or [`RedisStore::fetch_raw`]: its
@@ -248,14 +249,14 @@ where
         let value = raw.value.ok_or(NotCopied::Gone)?;
         let now = self.now();
         if let Some(meta) = fast_meta(&value) {
-            return self.live(sid, value, &meta);
+            return self.live(sid, value, &meta, raw.pttl_ms);
         }
         match codec::decode(&value) {
-            Ok(Stored::Ours { meta, .. }) => self.live(sid, value, &meta),
+            Ok(Stored::Ours { meta, .. }) => self.live(sid, value, &meta, raw.pttl_ms),
             Ok(Stored::Foreign { data }) => {
-                let lifetime = self
-                    .foreign_lifetime(&data, raw.pttl_ms, now)
-                    .ok_or(NotCopied::Gone)?;
+                let lifetime =
+                    live_lifetime(self.foreign_lifetime(&data, now), raw.pttl_ms, None, now)
+                        .ok_or(NotCopied::Gone)?;
                 let meta = Meta {
                     created_at: lifetime.created_at,
                     idle_timeout: lifetime.idle_timeout,
@@ -267,20 +268,25 @@ where
                         .unwrap_or_default(),
                 };
                 let value = codec::encode(&meta, &data);
-                self.live(sid, value, &meta)
+                self.live(sid, value, &meta, raw.pttl_ms)
             }
             Err(e) => Err(NotCopied::Corrupt(e.reason())),
         }
     }
 
+    /// Where the session ends by its key's TTL on the source (see [`live_lifetime`]).
     fn live(
         &self,
         sid: StorageId,
         value: Vec<u8>,
         meta: &Meta,
+        pttl_ms: i64,
     ) -> std::result::Result<BulkSession, NotCopied> {
-        let expires_at = meta.lifetime().expires_at();
-        if expires_at <= self.now() {
+        let now = self.now();
+        let expires_at = live_lifetime(meta.lifetime(), pttl_ms, None, now)
+            .ok_or(NotCopied::Gone)?
+            .expires_at();
+        if expires_at <= now {
             return Err(NotCopied::Gone);
         }
         Ok(BulkSession {

@@ -13,7 +13,7 @@ use crate::error::{is_wrong_type, to_store_error, DeadlineExceeded};
 use crate::reply::Reply;
 use crate::trace;
 
-/// What a plain `GET` found.
+/// What a `GET` found.
 pub(crate) enum Fetched {
     Missing,
     Value(Vec<u8>),
@@ -109,22 +109,44 @@ impl<C: ConnectionLike + Send> Call<C> {
         .map_err(|e| to_store_error(self.backend, e))
     }
 
-    /// A plain `GET`, telling a wrong-type key apart from other errors.
-    pub(crate) async fn get(&mut self, key: &str) -> Result<Fetched> {
+    /// `GET`, `PTTL` and the expiry index score of one session in one round trip, telling a
+    /// wrong-type key apart from other errors.
+    pub(crate) async fn get_timed(
+        &mut self,
+        key: &str,
+        expiry_index: &str,
+        member: &str,
+    ) -> Result<(Fetched, i64, Option<String>)> {
         self.trips += 1;
-        let mut cmd = redis::cmd("GET");
-        cmd.arg(key);
-        match within(
+        let mut pipe = redis::pipe();
+        // Errors come back per command, so a wrong-type key is told apart from other errors.
+        pipe.ignore_errors()
+            .cmd("GET")
+            .arg(key)
+            .cmd("PTTL")
+            .arg(key)
+            .cmd("ZSCORE")
+            .arg(expiry_index)
+            .arg(member);
+        let (get, pttl, score) = within(
             self.backend,
             self.deadline,
-            cmd.query_async::<Option<Vec<u8>>>(&mut self.conn),
+            pipe.query_async::<(
+                RedisResult<Option<Vec<u8>>>,
+                RedisResult<i64>,
+                RedisResult<Option<String>>,
+            )>(&mut self.conn),
         )
         .await?
-        {
-            Ok(Some(bytes)) => Ok(Fetched::Value(bytes)),
-            Ok(None) => Ok(Fetched::Missing),
-            Err(e) if is_wrong_type(&e) => Ok(Fetched::WrongType),
-            Err(e) => Err(to_store_error(self.backend, e)),
-        }
+        .map_err(|e| to_store_error(self.backend, e))?;
+        let fetched = match get {
+            Ok(Some(bytes)) => Fetched::Value(bytes),
+            Ok(None) => Fetched::Missing,
+            Err(e) if is_wrong_type(&e) => return Ok((Fetched::WrongType, -2, None)),
+            Err(e) => return Err(to_store_error(self.backend, e)),
+        };
+        let pttl = pttl.map_err(|e| to_store_error(self.backend, e))?;
+        let score = score.map_err(|e| to_store_error(self.backend, e))?;
+        Ok((fetched, pttl, score))
     }
 }

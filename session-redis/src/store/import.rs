@@ -35,9 +35,6 @@ use crate::scripts::{scripts, Status};
 /// The user index entries of a page, run inside its transaction (see the script's header).
 const INDEX_USERS: &str = include_str!("../lua/index_users.lua");
 
-/// `prelude.lua`'s `TTL_GRACE_MS`: how long Redis keeps a key past its session's expiry.
-const TTL_GRACE_MS: u64 = 1000;
-
 /// One user's part of a page, users kept in first-seen order.
 struct UserEntries<'a> {
     user_hex: &'a str,
@@ -56,7 +53,7 @@ where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     /// Writes a batch in one round trip: each session only if its key does not exist, with
-    /// a TTL to its expiry (plus the store's grace) and its index entries (see the module
+    /// a TTL to its expiry and its index entries (see the module
     /// docs for what happens to the entries of a key that was already there). Returns one
     /// outcome per session, in order: `Imported`, `AlreadyPresent` (the key exists, live or
     /// not; left as it was) or `Expired` (by this store's clock; nothing written).
@@ -83,7 +80,7 @@ where
                 Err(_) => false,
             },
         };
-        let ttl = |s: &BulkSession| s.expires_at.0 - now.0 + TTL_GRACE_MS;
+        let ttl = |s: &BulkSession| s.expires_at.0 - now.0;
         let written = if native {
             let replies: Vec<Value> = call.pipe(&self.import_transaction(&live, ttl)).await?;
             replies

@@ -11,7 +11,20 @@ use crate::scripts::scripts;
 
 /// Expiry index entries one script call handles: big enough to amortise the round trip,
 /// small enough that the server is never blocked for long.
-const CLEANUP_BATCH: u64 = 500;
+pub(crate) const CLEANUP_BATCH: u64 = 500;
+/// How a value of ours starts (JSON whitespace aside).
+const HEAD: &str = "{\"__session__\"";
+
+/// Whether a value's first bytes are our metadata member's (any JSON whitespace).
+fn is_ours(head: &[u8]) -> bool {
+    let compact: Vec<u8> = head
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    compact.starts_with(HEAD.as_bytes())
+}
+
 /// `SCAN COUNT` for finding user indexes.
 const SCAN_COUNT: u64 = 1000;
 
@@ -77,7 +90,11 @@ where
         // Each batch either deletes its entries or moves them past `now`, so this ends.
         loop {
             let mut invocation = scripts().cleanup.key(&self.shared.expiry_index);
-            invocation.arg(now.0).arg(keys.prefix()).arg(CLEANUP_BATCH);
+            invocation
+                .arg(now.0)
+                .arg(keys.prefix())
+                .arg(CLEANUP_BATCH)
+                .arg(self.default_idle_ms());
             let reply = call.invoke(&invocation).await?;
             report.removed += reply.uint(0)?;
             report.repaired += reply.uint(1)?;
@@ -86,20 +103,11 @@ where
             }
         }
 
-        // User indexes expire with their last member, but members of sessions Redis expired
-        // by TTL stay until then: drop every member whose expiry has passed.
         let user_indexes = self.scan_keys(call, &keys.user_index_pattern()).await?;
-        for chunk in user_indexes.chunks(SCAN_COUNT as usize) {
-            let mut pipe = redis::pipe();
-            for key in chunk {
-                pipe.cmd("ZREMRANGEBYSCORE").arg(key).arg("-inf").arg(now.0);
-            }
-            let dropped: Vec<u64> = call.pipe(&pipe).await?;
-            report.repaired += dropped.iter().sum::<u64>();
-        }
 
-        // Entries whose session another writer deleted (a plain `DEL`) are not due yet, so
-        // the passes above miss them: check every remaining member against its key.
+        // Entries whose session is gone but not due (another writer's plain `DEL`; user index
+        // members, which do not move when a session is refreshed): check every remaining
+        // member against its key.
         report.repaired += self.drop_gone(call, &self.shared.expiry_index).await?;
         for key in &user_indexes {
             report.repaired += self.drop_gone(call, key).await?;
@@ -137,21 +145,22 @@ where
                     _ => None,
                 })
                 .collect();
-            // Ours are in the expiry index: fetch only the values of keys that are not, so a
-            // pass moves a few bytes per session, not every session's value.
+            // Ours start with the metadata member: read only the first bytes of each value to
+            // find the others, so a pass moves a few bytes per session, not every value.
             let ids = if ids.is_empty() {
                 ids
             } else {
                 let mut pipe = redis::pipe();
                 for id in &ids {
-                    pipe.cmd("ZSCORE")
-                        .arg(&self.shared.expiry_index)
-                        .arg(id.expose_token());
+                    pipe.cmd("GETRANGE")
+                        .arg(keys.session_key(&StorageId::Token(id.clone())))
+                        .arg(0)
+                        .arg(HEAD.len() + 8);
                 }
-                let scores: Vec<Option<String>> = call.pipe(&pipe).await?;
+                let heads: Vec<Vec<u8>> = call.pipe(&pipe).await?;
                 ids.into_iter()
-                    .zip(scores)
-                    .filter_map(|(id, score)| score.is_none().then_some(id))
+                    .zip(heads)
+                    .filter_map(|(id, head)| (!is_ours(&head)).then_some(id))
                     .collect()
             };
             if !ids.is_empty() {

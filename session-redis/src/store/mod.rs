@@ -180,6 +180,11 @@ where
         self.clock.now()
     }
 
+    /// The configured idle timeout in ms: what a session of another writer gets.
+    pub(crate) fn default_idle_ms(&self) -> u64 {
+        u64::try_from(self.shared.session.idle_timeout.as_millis()).unwrap_or(u64::MAX)
+    }
+
     fn call(&self, op: &'static str, id: Option<&SessionId>) -> Call<C> {
         Call::new(
             self.conn.clone(),

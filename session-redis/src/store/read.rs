@@ -1,4 +1,5 @@
-//! Reads: `load` (one `GET`), `count` (one `ZCOUNT`), `list_user` (one script), `scan`.
+//! Reads: `load` (`GET`, `PTTL`, `ZSCORE` in one round trip), `count` and `list_user` (one
+//! script each), `scan`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use super::call::{Call, Fetched};
 use super::RedisStore;
 use crate::codec::{self, foreign_created, Stored};
 use crate::keys::{user_hex, StorageId};
+use crate::liveness::{live_lifetime, parse_score};
 use crate::reply::unexpected;
 use crate::scripts::scripts;
 
@@ -57,7 +59,8 @@ where
         }
     }
 
-    /// `GET` and decode; a foreign value costs a second round trip for its `PTTL`.
+    /// `GET`, `PTTL` and expiry index score in one round trip, decoded: live while the key
+    /// exists and its absolute expiry has not passed (see [`crate::liveness`]).
     pub(crate) async fn fetch(
         &self,
         call: &mut Call<C>,
@@ -65,74 +68,64 @@ where
         key: &str,
         now: Timestamp,
     ) -> Result<Loaded> {
-        let bytes = match call.get(key).await? {
+        let (fetched, pttl, score) = call
+            .get_timed(key, &self.shared.expiry_index, sid.as_str())
+            .await?;
+        let bytes = match fetched {
             Fetched::Value(bytes) => bytes,
             Fetched::Missing => return Ok(Loaded::Dead),
             Fetched::WrongType => {
                 return Err(self.corrupt(sid, "the key does not hold a string", None))
             }
         };
-        match codec::decode(&bytes) {
-            Ok(Stored::Ours { meta, data }) => {
-                let lifetime = meta.lifetime();
-                Ok(if lifetime.is_live(now) {
-                    Loaded::Live {
-                        data,
-                        lifetime,
-                        bytes,
-                    }
-                } else {
-                    Loaded::Dead
-                })
-            }
+        let score = score.as_deref().and_then(parse_score);
+        let (data, lifetime) = match codec::decode(&bytes) {
+            Ok(Stored::Ours { meta, data }) => (data, meta.lifetime()),
             Ok(Stored::Foreign { data }) => {
-                let pttl: i64 = call.query(redis::cmd("PTTL").arg(key)).await?;
-                Ok(match self.foreign_lifetime(&data, pttl, now) {
-                    Some(lifetime) => Loaded::Live {
-                        data,
-                        lifetime,
-                        bytes,
-                    },
-                    None => Loaded::Dead,
-                })
+                let lifetime = self.foreign_lifetime(&data, now);
+                (data, lifetime)
             }
             Err(e) => {
                 let reason = e.reason();
-                Err(self.corrupt(sid, reason, e.into_source().map(|s| Box::new(s) as _)))
+                return Err(self.corrupt(sid, reason, e.into_source().map(|s| Box::new(s) as _)));
             }
-        }
-    }
-
-    /// A foreign session's lifetime: created from its `created` seconds (else now), the
-    /// default idle timeout, idle expiry where Redis will expire it, no absolute expiry.
-    pub(crate) fn foreign_lifetime(
-        &self,
-        data: &SessionData,
-        pttl: i64,
-        now: Timestamp,
-    ) -> Option<Lifetime> {
-        let idle_timeout = self.shared.session.idle_timeout;
-        let idle_expires_at = match pttl {
-            // No TTL at all (a plain SET): treat it as freshly active.
-            -1 => now.saturating_add(idle_timeout),
-            ms if ms > 0 => now.saturating_add(Duration::from_millis(ms.unsigned_abs())),
-            _ => return None,
         };
-        Some(Lifetime {
-            created_at: foreign_created(data).unwrap_or(now),
-            idle_timeout,
-            idle_expires_at,
-            absolute_expires_at: None,
+        Ok(match live_lifetime(lifetime, pttl, score, now) {
+            Some(lifetime) => Loaded::Live {
+                data,
+                lifetime,
+                bytes,
+            },
+            None => Loaded::Dead,
         })
     }
 
+    /// A foreign session's lifetime before Redis's view is applied ([`live_lifetime`]):
+    /// created from its `created` seconds (else now), the default idle timeout, no absolute
+    /// expiry.
+    pub(crate) fn foreign_lifetime(&self, data: &SessionData, now: Timestamp) -> Lifetime {
+        let idle_timeout = self.shared.session.idle_timeout;
+        Lifetime {
+            created_at: foreign_created(data).unwrap_or(now),
+            idle_timeout,
+            idle_expires_at: now.saturating_add(idle_timeout),
+            absolute_expires_at: None,
+        }
+    }
+
     pub(crate) async fn count_in(&self, call: &mut Call<C>) -> Result<u64> {
-        let now = self.now();
-        let mut cmd = redis::cmd("ZCOUNT");
-        cmd.arg(&self.shared.expiry_index)
-            .arg(format!("({}", now.0))
-            .arg("+inf");
-        call.query(&cmd).await
+        loop {
+            let mut invocation = scripts().count.key(&self.shared.expiry_index);
+            invocation
+                .arg(self.now().0)
+                .arg(self.shared.keys.prefix())
+                .arg(super::maint::CLEANUP_BATCH)
+                .arg(self.default_idle_ms());
+            let n: i64 = call.invoke_as(&invocation).await?;
+            if let Ok(n) = u64::try_from(n) {
+                return Ok(n);
+            }
+        }
     }
 
     pub(crate) async fn list_user_in(
@@ -144,7 +137,11 @@ where
         let u = user_hex(user);
         let keys = &self.shared.keys;
         let mut invocation = scripts().list_user.key(keys.user_index(&u));
-        invocation.arg(now.0).arg(keys.prefix()).arg(&u);
+        invocation
+            .key(&self.shared.expiry_index)
+            .arg(now.0)
+            .arg(keys.prefix())
+            .arg(&u);
         let items: Vec<Value> = call.invoke_as(&invocation).await?;
         let bad = || unexpected(call.backend(), "malformed list_user reply");
         let mut out = Vec::with_capacity(items.len() / 5);
@@ -208,41 +205,49 @@ where
                 next,
             });
         }
-        // MGET answers nil for keys that hold other types, so one odd key cannot fail the page.
-        let mut mget = redis::cmd("MGET");
+        // MGET answers nil for keys that hold other types, so one odd key cannot fail the page;
+        // PTTLs and expiry index scores come in the same round trip.
+        let mut pipe = redis::pipe();
+        pipe.cmd("MGET");
         for (key, _) in &candidates {
-            mget.arg(key);
+            pipe.arg(key);
         }
-        let values: Vec<Option<Vec<u8>>> = call.query(&mget).await?;
+        for (key, sid) in &candidates {
+            pipe.cmd("PTTL").arg(key);
+            pipe.cmd("ZSCORE")
+                .arg(&self.shared.expiry_index)
+                .arg(sid.as_str());
+        }
+        let mut replies: Vec<Value> = call.pipe(&pipe).await?;
+        let bad = || unexpected(call.backend(), "malformed scan reply");
+        if replies.len() != 1 + 2 * candidates.len() {
+            return Err(bad());
+        }
+        let timed = replies.split_off(1);
+        let values: Vec<Option<Vec<u8>>> =
+            redis::from_redis_value(replies.pop().ok_or_else(bad)?).map_err(|_| bad())?;
         let now = self.now();
 
         let mut sessions = Vec::with_capacity(candidates.len());
-        let mut foreign = Vec::new();
-        for ((key, sid), value) in candidates.into_iter().zip(values) {
+        for (((_, sid), value), timing) in candidates.into_iter().zip(values).zip(timed.chunks(2)) {
             let Some(bytes) = value else { continue };
-            match codec::decode(&bytes) {
-                Ok(Stored::Ours { meta, data }) => {
-                    let lifetime = meta.lifetime();
-                    if lifetime.is_live(now) {
-                        sessions.push(record(&sid, data, lifetime));
-                    }
+            let pttl: i64 = redis::from_redis_value_ref(&timing[0]).map_err(|_| bad())?;
+            let score: Option<String> =
+                redis::from_redis_value_ref(&timing[1]).map_err(|_| bad())?;
+            let score = score.as_deref().and_then(parse_score);
+            let (data, lifetime) = match codec::decode(&bytes) {
+                Ok(Stored::Ours { meta, data }) => (data, meta.lifetime()),
+                Ok(Stored::Foreign { data }) => {
+                    let lifetime = self.foreign_lifetime(&data, now);
+                    (data, lifetime)
                 }
-                Ok(Stored::Foreign { data }) => foreign.push((key, sid, data)),
                 Err(e) => {
-                    tracing::warn!(sid = %sid.fingerprint(), reason = e.reason(), "scan skips a corrupt session record")
+                    tracing::warn!(sid = %sid.fingerprint(), reason = e.reason(), "scan skips a corrupt session record");
+                    continue;
                 }
-            }
-        }
-        if !foreign.is_empty() {
-            let mut pipe = redis::pipe();
-            for (key, _, _) in &foreign {
-                pipe.cmd("PTTL").arg(key);
-            }
-            let ttls: Vec<i64> = call.pipe(&pipe).await?;
-            for ((_, sid, data), pttl) in foreign.into_iter().zip(ttls) {
-                if let Some(lifetime) = self.foreign_lifetime(&data, pttl, now) {
-                    sessions.push(record(&sid, data, lifetime));
-                }
+            };
+            if let Some(lifetime) = live_lifetime(lifetime, pttl, score, now) {
+                sessions.push(record(&sid, data, lifetime));
             }
         }
         Ok(ScanPage { sessions, next })

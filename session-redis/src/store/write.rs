@@ -18,7 +18,7 @@ use crate::keys::{user_hex, StorageId};
 use crate::reply::unexpected;
 use crate::scripts::{scripts, Status};
 
-/// How often refresh / rotate adopt a foreign value and retry before giving up with
+/// How often rotate adopts a foreign value and retry before giving up with
 /// [`Error::Conflict`] (another writer keeps replacing it).
 const ADOPT_ATTEMPTS: usize = 3;
 /// How many fresh ids rotate tries when the new key is taken (never happens in practice).
@@ -178,28 +178,19 @@ where
     pub(crate) async fn refresh_in(&self, call: &mut Call<C>, id: &SessionId) -> Result<bool> {
         let keys = &self.shared.keys;
         let sid = keys.storage_id(id);
-        for _ in 0..ADOPT_ATTEMPTS {
-            let mut invocation = scripts().refresh.key(keys.session_key(&sid));
-            invocation
-                .key(&self.shared.expiry_index)
-                .arg(self.now().0)
-                .arg(sid.as_str())
-                .arg(keys.prefix());
-            match call.invoke(&invocation).await?.status()? {
-                Status::Ok => return Ok(true),
-                Status::Gone => return Ok(false),
-                Status::Corrupt => {
-                    return Err(self.corrupt(&sid, "not a session; left unchanged", None))
-                }
-                Status::Foreign => {
-                    if !self.adopt(call, id).await? {
-                        return Ok(false);
-                    }
-                }
-                _ => return Err(unexpected(call.backend(), "unexpected refresh status")),
-            }
+        let mut invocation = scripts().refresh.key(keys.session_key(&sid));
+        invocation
+            .key(&self.shared.expiry_index)
+            .arg(self.now().0)
+            .arg(sid.as_str())
+            .arg(keys.prefix())
+            .arg(self.default_idle_ms());
+        match call.invoke(&invocation).await?.status()? {
+            Status::Ok => Ok(true),
+            Status::Gone => Ok(false),
+            Status::Corrupt => Err(self.corrupt(&sid, "not a session; left unchanged", None)),
+            _ => Err(unexpected(call.backend(), "unexpected refresh status")),
         }
-        Err(Error::Conflict)
     }
 
     pub(crate) async fn rotate_in(

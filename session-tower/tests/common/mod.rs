@@ -15,6 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use http::{header, Request, StatusCode};
 use http_body_util::BodyExt as _;
+use redis_harness::timeshift::TimeShifted;
 use redis_harness::RedisServer;
 use session_core::{Clock as _, ManualClock, SessionConfig, SessionId, SessionStore};
 use session_memory::MemoryStore;
@@ -62,17 +63,28 @@ fn redis_config(server: &RedisServer, response_timeout: Duration) -> (RedisConfi
     (config, prefix)
 }
 
+/// A store on `server` whose TTLs follow `clock`'s jumps (Redis's own clock decides
+/// liveness, and cannot be moved: the harness moves the TTLs instead, see [`TimeShifted`]).
 async fn redis_store(
     server: &RedisServer,
     clock: &ManualClock,
     response_timeout: Duration,
-) -> (RedisStore, String) {
+) -> (Arc<dyn SessionStore>, String) {
     let (config, prefix) = redis_config(server, response_timeout);
+    let user_keys = config.session.user_keys.clone();
     let store = RedisStore::connect(config)
         .await
         .expect("connect to the test redis")
         .with_clock(Arc::new(clock.clone()));
-    (store, prefix)
+    let con = server.async_connection().await;
+    let shifted = TimeShifted::new(
+        Arc::new(store),
+        con,
+        prefix.clone(),
+        Arc::new(clock.clone()),
+    )
+    .with_user_keys(user_keys);
+    (Arc::new(shifted), prefix)
 }
 
 impl Fixture {
@@ -104,7 +116,7 @@ impl Fixture {
         let clock = ManualClock::starting_now();
         let (store, prefix) = redis_store(&server, &clock, response_timeout).await;
         Fixture {
-            store: Arc::new(store),
+            store,
             clock,
             redis: Some((server, prefix)),
         }
@@ -128,7 +140,7 @@ impl Fixture {
             .build();
         let (new, prefix) = redis_store(&server, &clock, response_timeout).await;
         Fixture {
-            store: Arc::new(MigratingStore::new(Arc::new(old), Arc::new(new))),
+            store: Arc::new(MigratingStore::new(Arc::new(old), new)),
             clock,
             redis: Some((server, prefix)),
         }
