@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `{prefix}{storage id}` | string | the session (see [`codec`](crate::codec)); its TTL ends it |
 //! | `{prefix}~exp` | zset | storage id → the expiry (ms) this store last set: counting, cleanup, exact expiry reports |
-//! | `{prefix}~user:{hex(user)}` | zset | storage id → expiry at the session's last write, expiring with its last member |
+//! | `{prefix}~user:{tag(user)}` | zset | storage id → expiry at the session's last write, expiring with its last member |
 //!
 //! The storage id is the token itself (plain mode, the existing service's `session:{token}`)
 //! or its SHA-256 handle (hashed mode). Neither alphabet contains `~`, so an index key can
@@ -100,7 +100,7 @@ impl KeyLayout {
         format!("{}~exp", self.prefix)
     }
 
-    /// `{prefix}~user:` followed by the hex of the user id (see [`user_hex`]).
+    /// `{prefix}~user:` followed by the user's tag (see [`user_hex`]).
     pub fn user_index(&self, user_hex: &str) -> String {
         format!("{}~user:{user_hex}", self.prefix)
     }
@@ -139,10 +139,14 @@ impl KeyLayout {
     }
 }
 
-/// The hex of a user id as used in user index keys and the record's `u` field; hex keeps
-/// arbitrary user ids out of key syntax and glob patterns.
+/// A user's tag as used in user index keys and the metadata's `u` field: the first 24 hex
+/// digits (96 bits) of the SHA-256 of the user id. Fixed-size, so a long user id (an e-mail,
+/// a UUID) costs every session of that user 24 bytes, not twice its length, and arbitrary user
+/// ids stay out of key syntax and glob patterns.
 pub fn user_hex(user: &str) -> String {
-    hex::encode(user.as_bytes())
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(user.as_bytes());
+    hex::encode(&digest[..12])
 }
 
 /// Escapes `*`, `?`, `[`, `]` and `\` so `text` matches itself in a `SCAN MATCH` pattern.

@@ -22,7 +22,7 @@ async fn expired_sessions_and_their_index_entries_leave_redis() {
     let key = format!("session:{}", session.id().expose_token());
     let user_key = format!(
         "session:~user:{}",
-        hex::encode("eve-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a")
+        session_redis::keys::user_hex("eve-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a")
     );
     assert!(con.exists::<_, bool>(&key).unwrap());
     assert!(con.exists::<_, bool>(&user_key).unwrap());

@@ -404,7 +404,9 @@ fn compare(src: &RawSession, dst: &RawSession, tolerance_ms: i64, now: u64) -> V
                 if data != dst_data {
                     return Verdict::Differs("data differs");
                 }
-                if meta.lifetime() != dst_meta.lifetime() {
+                // The same metadata but its write counter (the idle expiry is the TTL's).
+                let now = session_store::Timestamp(now);
+                if meta.lifetime(now) != dst_meta.lifetime(now) {
                     return Verdict::Differs("lifetime differs");
                 }
             }

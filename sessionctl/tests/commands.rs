@@ -119,7 +119,6 @@ fn every_subcommand_against_redis() {
     let meta = Meta {
         created_at: Timestamp(now - 10_000),
         idle_timeout: Duration::from_secs(5),
-        idle_expires_at: Timestamp(now - 5_000),
         absolute_expires_at: Some(Timestamp(now - 5_000)),
         writes: 1,
         user_hex: String::new(),

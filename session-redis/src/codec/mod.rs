@@ -2,14 +2,14 @@
 //! service reads and writes), plus one reserved member written first:
 //!
 //! ```text
-//! {"__session__":{"c":C,"t":T,"e":E,"a":A,"w":W,"u":"HEX"},"user":{...},"csrf_token":"..."}
+//! {"__session__":{"c":C,"t":T,"a":A,"w":W,"u":"TAG"},"user":{...},"csrf_token":"..."}
 //! ```
 //!
-//! `c` created_at ms, `t` idle timeout ms, `e` idle expiry ms as of the value's last write
-//! (refreshes move only the key's TTL and the expiry index, see [`liveness`](crate::liveness)),
-//! `a` absolute expiry ms (0 = none), `w` write counter (+1 on every write, so two writes never
-//! leave identical bytes and a content-hash version cannot suffer ABA), `u` hex of the user id
-//! or `""`.
+//! `c` created_at ms, `t` idle timeout ms, `a` absolute expiry ms (0 = none), `w` write counter (+1 on every write, so two writes never
+//! leave identical bytes and a content-hash version cannot suffer ABA), `u` the user's tag
+//! or `""`. The idle expiry is not in the value: the key's TTL and the expiry index hold it
+//! (see [`liveness`](crate::liveness)), so a refresh never rewrites the value. Values written
+//! before this layout carry it as `e` after `t`; they still decode (`e` is ignored).
 //!
 //! The service's `json.loads` keeps the member and `json.dumps` writes it back with spaces
 //! (`", "`, `": "`), so readers here, in Rust and in Lua, accept any JSON whitespace. Values
@@ -27,10 +27,16 @@ use serde_json::{Map, Value};
 use session_core::{Lifetime, SessionData, Timestamp, Version, RESERVED_KEY};
 use sha1::{Digest, Sha1};
 
+mod probe;
 mod visit;
 
+pub use probe::{probe_foreign, ForeignProbe};
+
 /// The fields of the reserved member, in their stored order.
-const FIELDS: [&str; 6] = ["c", "t", "e", "a", "w", "u"];
+const FIELDS: [&str; 5] = ["c", "t", "a", "w", "u"];
+
+/// The field values of before layout v2 also had (after `t`), read and ignored.
+const LEGACY_FIELD: &str = "e";
 
 /// Largest millisecond value Lua's doubles hold exactly; larger timestamps are refused.
 const MAX_EXACT_MS: u64 = 1 << 53;
@@ -42,24 +48,34 @@ pub struct Meta {
     pub created_at: Timestamp,
     /// `t`: idle timeout.
     pub idle_timeout: Duration,
-    /// `e`: idle expiry as of the value's last write (a refresh moves only the key's TTL).
-    pub idle_expires_at: Timestamp,
     /// `a`: absolute expiry (stored as 0 when there is none).
     pub absolute_expires_at: Option<Timestamp>,
     /// `w`: write counter.
     pub writes: u64,
-    /// `u`: hex of the user id, empty when the session has no user.
+    /// `u`: the user's tag ([`user_hex`](crate::keys::user_hex)), empty when the session has no user.
     pub user_hex: String,
 }
 
 impl Meta {
-    /// The session lifetime this metadata describes.
-    pub fn lifetime(&self) -> Lifetime {
+    /// The session lifetime this metadata describes, with the idle expiry Redis holds for
+    /// it (see [`liveness`](crate::liveness)).
+    pub fn lifetime(&self, idle_expires_at: Timestamp) -> Lifetime {
         Lifetime {
             created_at: self.created_at,
             idle_timeout: self.idle_timeout,
-            idle_expires_at: self.idle_expires_at,
+            idle_expires_at,
             absolute_expires_at: self.absolute_expires_at,
+        }
+    }
+
+    /// The metadata a store keeps for `lifetime` (the idle expiry goes to Redis instead).
+    pub fn of(lifetime: &Lifetime, writes: u64, user_hex: String) -> Self {
+        Meta {
+            created_at: lifetime.created_at,
+            idle_timeout: lifetime.idle_timeout,
+            absolute_expires_at: lifetime.absolute_expires_at,
+            writes,
+            user_hex,
         }
     }
 }
@@ -159,7 +175,17 @@ fn decode_full(bytes: &[u8]) -> Result<Stored, DecodeError> {
 
 fn parse_meta(value: &Value) -> Option<Meta> {
     let fields = value.as_object()?;
-    if fields.len() != FIELDS.len() || !fields.keys().zip(FIELDS).all(|(k, f)| k == f) {
+    // Exactly the fields in order; a value from before layout v2 also has `e` after `t`.
+    let names: Vec<&str> = fields.keys().map(String::as_str).collect();
+    let legacy = [
+        FIELDS[0],
+        FIELDS[1],
+        LEGACY_FIELD,
+        FIELDS[2],
+        FIELDS[3],
+        FIELDS[4],
+    ];
+    if names != FIELDS && names != legacy {
         return None;
     }
     let ms = |name: &str| fields.get(name)?.as_u64().filter(|&n| n < MAX_EXACT_MS);
@@ -171,7 +197,6 @@ fn parse_meta(value: &Value) -> Option<Meta> {
     Some(Meta {
         created_at: Timestamp(ms("c")?),
         idle_timeout: Duration::from_millis(ms("t")?),
-        idle_expires_at: Timestamp(ms("e")?),
         absolute_expires_at: (absolute > 0).then_some(Timestamp(absolute)),
         writes: ms("w")?,
         user_hex: user_hex.to_owned(),
@@ -216,14 +241,34 @@ fn joint(body: &[u8]) -> &'static [u8] {
 /// `{"__session__":{...}` without the closing brace or the data.
 pub fn meta_prefix(meta: &Meta) -> String {
     format!(
-        "{{\"{RESERVED_KEY}\":{{\"c\":{},\"t\":{},\"e\":{},\"a\":{},\"w\":{},\"u\":\"{}\"}}",
+        "{{\"{RESERVED_KEY}\":{{\"c\":{},\"t\":{},\"a\":{},\"w\":{},\"u\":\"{}\"}}",
         meta.created_at.0,
         meta.idle_timeout.as_millis(),
-        meta.idle_expires_at.0,
         meta.absolute_expires_at.map_or(0, |a| a.0),
         meta.writes,
         meta.user_hex,
     )
+}
+
+/// `object` (a JSON object another writer stored) with `meta` spliced in as its first member,
+/// every byte of its own members kept as written (whitespace and number digits included):
+/// how a bulk copy gives such a session metadata without re-encoding it. `object` must be
+/// a JSON object (checked by the caller, e.g. with [`probe_foreign`]).
+pub fn with_meta(meta: &Meta, object: &[u8]) -> Vec<u8> {
+    let prefix = meta_prefix(meta);
+    let open = object.iter().position(|&b| b == b'{').map_or(0, |i| i + 1);
+    let rest = &object[open..];
+    let empty = rest
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_none_or(|&b| b == b'}');
+    let mut out = Vec::with_capacity(prefix.len() + object.len() + 1);
+    out.extend_from_slice(prefix.as_bytes());
+    if !empty {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// The data alone as compact JSON (`{...}`): what write scripts receive and prefix with the
@@ -288,11 +333,26 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    #[test]
+    fn with_meta_keeps_every_byte_of_the_members() {
+        let python = br#"{"user": {"sub": "u-1"}, "created": 1795926903.3024395, "n": -0.0}"#;
+        let spliced = with_meta(&meta(), python);
+        let Ok(Stored::Ours { meta: m, data }) = decode(&spliced) else {
+            panic!("ours")
+        };
+        assert_eq!(m, meta());
+        assert!(spliced.ends_with(&python[1..]));
+        assert_eq!(data["created"].to_string(), "1795926903.3024395");
+        let Ok(Stored::Ours { data, .. }) = decode(&with_meta(&meta(), b" { } ")) else {
+            panic!("ours")
+        };
+        assert!(data.is_empty());
+    }
+
     fn meta() -> Meta {
         Meta {
             created_at: Timestamp(1_700_000_000_000),
             idle_timeout: Duration::from_secs(7200),
-            idle_expires_at: Timestamp(1_700_007_200_000),
             absolute_expires_at: None,
             writes: 1,
             user_hex: "616172".into(),

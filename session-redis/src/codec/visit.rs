@@ -11,7 +11,7 @@ use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
 use serde_json::{Map, Value};
 use session_core::{Timestamp, RESERVED_KEY};
 
-use super::{Meta, Stored, FIELDS, MAX_EXACT_MS};
+use super::{Meta, Stored, FIELDS, LEGACY_FIELD, MAX_EXACT_MS};
 
 /// Decodes `bytes` in one pass, or `None` when the full decoder must decide.
 pub(super) fn decode_one_pass(bytes: &[u8]) -> Option<Stored> {
@@ -63,7 +63,7 @@ impl<'de> Visitor<'de> for StoredVisitor {
     }
 }
 
-/// The metadata member: exactly the six fields, in their stored order.
+/// The metadata member: exactly its fields, in their stored order.
 struct MetaSeed;
 
 impl<'de> DeserializeSeed<'de> for MetaSeed {
@@ -82,9 +82,10 @@ impl<'de> Visitor<'de> for MetaSeed {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Meta, A::Error> {
-        let mut ms = [0u64; 5];
-        for (slot, field) in ms.iter_mut().zip(FIELDS) {
-            if access.next_key::<&str>()? != Some(field) {
+        let mut ms = [0u64; 4];
+        let mut key = access.next_key::<&str>()?;
+        for (i, (slot, field)) in ms.iter_mut().zip(FIELDS).enumerate() {
+            if key != Some(field) {
                 return Err(give_up());
             }
             let n: u64 = access.next_value()?;
@@ -92,8 +93,14 @@ impl<'de> Visitor<'de> for MetaSeed {
                 return Err(give_up());
             }
             *slot = n;
+            key = access.next_key::<&str>()?;
+            // A value from before layout v2: its idle expiry after `t`, ignored.
+            if i == 1 && key == Some(LEGACY_FIELD) {
+                let _: u64 = access.next_value()?;
+                key = access.next_key::<&str>()?;
+            }
         }
-        if access.next_key::<&str>()? != Some(FIELDS[5]) {
+        if key != Some(FIELDS[4]) {
             return Err(give_up());
         }
         let user_hex: String = access.next_value()?;
@@ -101,11 +108,10 @@ impl<'de> Visitor<'de> for MetaSeed {
         {
             return Err(give_up());
         }
-        let [c, t, e, a, w] = ms;
+        let [c, t, a, w] = ms;
         Ok(Meta {
             created_at: Timestamp(c),
             idle_timeout: Duration::from_millis(t),
-            idle_expires_at: Timestamp(e),
             absolute_expires_at: (a > 0).then_some(Timestamp(a)),
             writes: w,
             user_hex,

@@ -1,5 +1,5 @@
 -- delete_user: "log out everywhere", atomically. KEYS: user index, expiry index.
--- ARGV: now, prefix, user hex. Returns how many live sessions were deleted.
+-- ARGV: now, prefix, user tag. Returns how many live sessions were deleted.
 local now, prefix, u = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 
 local n = 0

@@ -2,7 +2,7 @@
 -- `sessionctl migrate`). KEYS: expiry index. ARGV: prefix, then five values per session:
 -- storage id, complete value (metadata first, as codec.rs encodes it), expiry ms (the index
 -- score), key TTL ms (expiry - now, computed by the caller from the same `now` as
--- store() uses), user hex ('' = no user). The caller leaves out expired sessions.
+-- store() uses), user tag ('' = no user). The caller leaves out expired sessions.
 -- Each session is written only if its key does not exist (SET NX: a re-run skips what an
 -- earlier run copied, and nothing live is ever overwritten), then indexed as store() indexes
 -- it. Index writes are grouped: one ZADD for the expiry index, one ZADD and one TTL check per

@@ -1,6 +1,6 @@
 -- list_user: the user's live sessions; drops entries of sessions that are gone, expired,
 -- unreadable or now belong to someone else. KEYS: user index, expiry index.
--- ARGV: now, prefix, user hex.
+-- ARGV: now, prefix, user tag.
 -- Returns a flat array: sid, created, idle timeout, idle expiry, absolute expiry, ...
 local now, prefix, u = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 

@@ -8,8 +8,21 @@ local OK, GONE, STALE, TAKEN, CORRUPT, FOREIGN = 1, 0, -1, -3, -2, -4
 -- writes it back through json.dumps, which adds spaces). The last capture is the position
 -- right after the member, where the data members continue.
 -- The compact form this library writes is tried first: it matches several times faster.
-local META_COMPACT = '^{"__session__":{"c":(%d+),"t":(%d+),"e":(%d+),"a":(%d+),"w":(%d+),"u":"(%x*)"}()'
-local META = '^%s*{%s*"__session__"%s*:%s*{%s*"c"%s*:%s*(%d+)%s*,%s*"t"%s*:%s*(%d+)%s*,%s*"e"%s*:%s*(%d+)%s*,%s*"a"%s*:%s*(%d+)%s*,%s*"w"%s*:%s*(%d+)%s*,%s*"u"%s*:%s*"(%x*)"%s*}()'
+-- Values from before layout v2 carry an idle expiry `e` after `t`: read, never written.
+local META_COMPACT = '^{"__session__":{"c":(%d+),"t":(%d+),"a":(%d+),"w":(%d+),"u":"(%x*)"}()'
+local META = '^%s*{%s*"__session__"%s*:%s*{%s*"c"%s*:%s*(%d+)%s*,%s*"t"%s*:%s*(%d+)%s*,%s*"a"%s*:%s*(%d+)%s*,%s*"w"%s*:%s*(%d+)%s*,%s*"u"%s*:%s*"(%x*)"%s*}()'
+local META_V1 = '^%s*{%s*"__session__"%s*:%s*{%s*"c"%s*:%s*(%d+)%s*,%s*"t"%s*:%s*(%d+)%s*,%s*"e"%s*:%s*%d+%s*,%s*"a"%s*:%s*(%d+)%s*,%s*"w"%s*:%s*(%d+)%s*,%s*"u"%s*:%s*"(%x*)"%s*}()'
+
+-- The metadata of value v as a table (numbers, plus their digits as stored: cs, ts, as, so a
+-- rewrite keeps them without formatting them again), or nil.
+local function match_meta(v)
+  local c, t, a, w, u, rest = string.match(v, META_COMPACT)
+  if not c then c, t, a, w, u, rest = string.match(v, META) end
+  if not c then c, t, a, w, u, rest = string.match(v, META_V1) end
+  if not c then return nil end
+  return {c = tonumber(c), t = tonumber(t), a = tonumber(a), w = tonumber(w), u = u,
+          rest = rest, cs = c, ts = t, as = a}
+end
 
 -- '%d' (Lua 5.1 formats it through a C long) is exact up to 2^53 and about twice as cheap
 -- on the server as '%.0f'; the scripts format as few numbers as they can (see compose_s).
@@ -23,13 +36,8 @@ local function read_session(key)
   local v = redis.pcall('GET', key)
   if type(v) == 'table' then return 'corrupt' end
   if not v then return 'none' end
-  local c, t, e, a, w, u, rest = string.match(v, META_COMPACT)
-  if not c then c, t, e, a, w, u, rest = string.match(v, META) end
-  if c then
-    -- cs, ts, as: the stored digits, so a rewrite can keep them without formatting them again.
-    return 'meta', v, {c = tonumber(c), t = tonumber(t), e = tonumber(e), a = tonumber(a),
-                       w = tonumber(w), u = u, rest = rest, cs = c, ts = t, as = a}
-  end
+  local m = match_meta(v)
+  if m then return 'meta', v, m end
   if string.find(v, '^%s*{') then
     local ok, obj = pcall(cjson.decode, v)
     if ok and type(obj) == 'table' and obj['__session__'] == nil then return 'foreign', v, obj end
@@ -48,12 +56,8 @@ local function read_head(key)
     if redis.call('EXISTS', key) == 0 then return 'none' end
     return 'corrupt'
   end
-  local c, t, e, a, w, u, rest = string.match(h, META_COMPACT)
-  if not c then c, t, e, a, w, u, rest = string.match(h, META) end
-  if c then
-    return 'meta', {c = tonumber(c), t = tonumber(t), e = tonumber(e), a = tonumber(a),
-                    w = tonumber(w), u = u, rest = rest, cs = c, ts = t, as = a}
-  end
+  local m = match_meta(h)
+  if m then return 'meta', m end
   -- Metadata longer than the head, or a member of that name out of place: judge it whole.
   if string.find(h, '"__session__"', 1, true) then
     local kind, v, m = read_session(key)
@@ -78,21 +82,17 @@ local function foreign_created(obj, now)
   return now
 end
 
-local function meta_prefix_s(c, t, e, a, w, u)
-  return '{"__session__":{"c":' .. c .. ',"t":' .. t .. ',"e":' .. e .. ',"a":' .. a ..
-         ',"w":' .. w .. ',"u":"' .. u .. '"}'
+local function meta_prefix_s(c, t, a, w, u)
+  return '{"__session__":{"c":' .. c .. ',"t":' .. t .. ',"a":' .. a .. ',"w":' .. w ..
+         ',"u":"' .. u .. '"}'
 end
 
 -- codec.rs's encode: metadata first, then the data members. `tail` is the compact data
 -- object without its opening brace (`}` when empty), so no copy of it is made here.
 -- compose_s takes the numbers already as digit strings.
-local function compose_s(c, t, e, a, w, u, tail)
-  if tail == '}' then return meta_prefix_s(c, t, e, a, w, u) .. '}' end
-  return meta_prefix_s(c, t, e, a, w, u) .. ',' .. tail
-end
-
-local function compose(c, t, e, a, w, u, tail)
-  return compose_s(fmt(c), fmt(t), fmt(e), fmt(a), fmt(w), u, tail)
+local function compose_s(c, t, a, w, u, tail)
+  if tail == '}' then return meta_prefix_s(c, t, a, w, u) .. '}' end
+  return meta_prefix_s(c, t, a, w, u) .. ',' .. tail
 end
 
 local function version_of(value)
@@ -108,6 +108,7 @@ local function fresh_w()
   return tonumber(now_us[1]) * 1000000 + tonumber(now_us[2])
 end
 
+-- `u`: a user's tag, 24 hex digits of the SHA-256 of the user id (keys.rs user_hex).
 local function user_key(prefix, u)
   return prefix .. '~user:' .. u
 end

@@ -1,6 +1,6 @@
 -- rotate: move a live session to a fresh id. KEYS: old key, new key, expiry index.
 -- ARGV: now, old sid, new sid, prefix.
--- Returns {OK, new value} | {GONE} | {TAKEN} (new id in use) | {CORRUPT} | {FOREIGN}.
+-- Returns {OK, new value, idle expiry} | {GONE} | {TAKEN} (new id in use) | {CORRUPT} | {FOREIGN}.
 local now, old_sid, new_sid, prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 
 local kind, v, m = read_session(KEYS[1])
@@ -11,8 +11,8 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return {TAKEN} end
 
 local e = now + m.t
 if m.a > 0 and m.a < e then e = m.a end
-local value = meta_prefix_s(m.cs, m.ts, fmt(e), m.as, fmt(m.w + 1), m.u) .. string.sub(v, m.rest)
+local value = meta_prefix_s(m.cs, m.ts, m.as, fmt(m.w + 1), m.u) .. string.sub(v, m.rest)
 redis.call('DEL', KEYS[1])
 unindex(prefix, KEYS[3], old_sid, m.u)
 store(KEYS[2], value, prefix, KEYS[3], new_sid, '', m.u, e, now)
-return {OK, value}
+return {OK, value, fmt(e)}

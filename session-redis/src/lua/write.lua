@@ -1,6 +1,6 @@
 -- put, in every mode. KEYS: session key, expiry index.
 -- ARGV: mode ('create' | 'upsert' | 'iflive' | 'ifversion'), now, sid, prefix, data tail (see
--- compose), user hex, given idle timeout ms ('0': none given), then the metadata a session
+-- compose), user tag, given idle timeout ms ('0': none given), then the metadata a session
 -- gets where no live one is, as digits the caller computed: created, idle timeout, idle
 -- expiry, absolute expiry ('0': none), writes; then '1' when that metadata is a lifetime the
 -- caller gave (stored as it is, over a live session too) else '0', and the expected version
@@ -41,6 +41,6 @@ end
 local old_u = ''
 if kind == 'meta' then old_u = m.u end
 local score = expires_at_s(e, a)
-store_s(KEYS[1], compose_s(c, t, e, a, w, u, tail), prefix, KEYS[2], sid, old_u, u, score,
+store_s(KEYS[1], compose_s(c, t, a, w, u, tail), prefix, KEYS[2], sid, old_u, u, score,
         tonumber(score) - now)
 return {OK, c, t, e, a, w}

@@ -42,6 +42,9 @@ pub struct RawSession {
     pub value: Option<Vec<u8>>,
     /// `PTTL` in ms: `-1` no TTL, `-2` gone.
     pub pttl_ms: i64,
+    /// The reading store's clock just before the `PTTL` was asked: the session ends no earlier
+    /// than `read_at + pttl_ms`, however long the page waits before it is written elsewhere.
+    pub read_at: Timestamp,
 }
 
 impl std::fmt::Debug for RawSession {
@@ -50,6 +53,7 @@ impl std::fmt::Debug for RawSession {
             .field("sid", &self.sid.fingerprint())
             .field("value_len", &self.value.as_ref().map(Vec::len))
             .field("pttl_ms", &self.pttl_ms)
+            .field("read_at", &self.read_at)
             .finish()
     }
 }
@@ -113,7 +117,7 @@ pub enum NotCopied {
 struct WireMeta {
     c: u64,
     t: u64,
-    e: u64,
+    // `e`, in values from before layout v2, is ignored.
     a: u64,
     w: u64,
     u: String,
@@ -135,7 +139,6 @@ fn fast_meta(bytes: &[u8]) -> Option<Meta> {
     Some(Meta {
         created_at: Timestamp(wire.c),
         idle_timeout: Duration::from_millis(wire.t),
-        idle_expires_at: Timestamp(wire.e),
         absolute_expires_at: (wire.a > 0).then_some(Timestamp(wire.a)),
         writes: wire.w,
         user_hex: wire.u,
@@ -194,6 +197,7 @@ where
         for name in &names {
             pipe.cmd("PTTL").arg(name);
         }
+        let read_at = self.now();
         let mut replies: Vec<Value> = call.pipe(&pipe).await?;
         let bad = || unexpected(call.backend(), "malformed MGET/PTTL reply");
         if replies.len() != names.len() + 1 {
@@ -222,6 +226,7 @@ where
                     sid,
                     value,
                     pttl_ms,
+                    read_at,
                 })
             })
             .collect()
@@ -249,27 +254,37 @@ where
         let value = raw.value.ok_or(NotCopied::Gone)?;
         let now = self.now();
         if let Some(meta) = fast_meta(&value) {
-            return self.live(sid, value, &meta, raw.pttl_ms);
+            return self.live(sid, value, &meta, raw.pttl_ms, raw.read_at);
+        }
+        // Another writer's value: its members copied byte for byte, our metadata spliced in
+        // first (so the target indexes it by user and can list and revoke it), with the TTL
+        // it has; only the members the metadata needs are decoded.
+        match codec::probe_foreign(&value, &self.shared.session.user_keys) {
+            Ok(Some(probe)) => {
+                let lifetime = live_lifetime(
+                    self.foreign_lifetime(&probe.members, raw.read_at),
+                    raw.pttl_ms,
+                    None,
+                    raw.read_at,
+                )
+                .filter(|l| l.expires_at() > now)
+                .ok_or(NotCopied::Gone)?;
+                let user = probe.user.map(|u| user_hex(&u)).unwrap_or_default();
+                let meta = Meta::of(&lifetime, codec::fresh_writes(), user);
+                let value = codec::with_meta(&meta, &value);
+                return Ok(BulkSession {
+                    sid,
+                    value,
+                    expires_at: lifetime.expires_at(),
+                    user_hex: meta.user_hex,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => return Err(NotCopied::Corrupt(e.reason())),
         }
         match codec::decode(&value) {
-            Ok(Stored::Ours { meta, .. }) => self.live(sid, value, &meta, raw.pttl_ms),
-            Ok(Stored::Foreign { data }) => {
-                let lifetime =
-                    live_lifetime(self.foreign_lifetime(&data, now), raw.pttl_ms, None, now)
-                        .ok_or(NotCopied::Gone)?;
-                let meta = Meta {
-                    created_at: lifetime.created_at,
-                    idle_timeout: lifetime.idle_timeout,
-                    idle_expires_at: lifetime.idle_expires_at,
-                    absolute_expires_at: None,
-                    writes: codec::fresh_writes(),
-                    user_hex: user_of(&data, &self.shared.session.user_keys)
-                        .map(|u| user_hex(&u))
-                        .unwrap_or_default(),
-                };
-                let value = codec::encode(&meta, &data);
-                self.live(sid, value, &meta, raw.pttl_ms)
-            }
+            Ok(Stored::Ours { meta, .. }) => self.live(sid, value, &meta, raw.pttl_ms, raw.read_at),
+            Ok(Stored::Foreign { .. }) => Err(NotCopied::Corrupt("unreadable metadata member")),
             Err(e) => Err(NotCopied::Corrupt(e.reason())),
         }
     }
@@ -281,9 +296,10 @@ where
         value: Vec<u8>,
         meta: &Meta,
         pttl_ms: i64,
+        read_at: Timestamp,
     ) -> std::result::Result<BulkSession, NotCopied> {
         let now = self.now();
-        let expires_at = live_lifetime(meta.lifetime(), pttl_ms, None, now)
+        let expires_at = live_lifetime(meta.lifetime(read_at), pttl_ms, None, read_at)
             .ok_or(NotCopied::Gone)?
             .expires_at();
         if expires_at <= now {
@@ -313,16 +329,10 @@ where
             }
         };
         let lifetime = record.lifetime;
-        let meta = Meta {
-            created_at: lifetime.created_at,
-            idle_timeout: lifetime.idle_timeout,
-            idle_expires_at: lifetime.idle_expires_at,
-            absolute_expires_at: lifetime.absolute_expires_at,
-            writes: codec::fresh_writes(),
-            user_hex: user_of(&record.data, &self.shared.session.user_keys)
-                .map(|u| user_hex(&u))
-                .unwrap_or_default(),
-        };
+        let user = user_of(&record.data, &self.shared.session.user_keys)
+            .map(|u| user_hex(&u))
+            .unwrap_or_default();
+        let meta = Meta::of(&lifetime, codec::fresh_writes(), user);
         Ok(BulkSession {
             sid,
             value: codec::encode(&meta, &record.data),
@@ -342,7 +352,6 @@ mod tests {
         let meta = Meta {
             created_at: Timestamp(1),
             idle_timeout: Duration::from_millis(2),
-            idle_expires_at: Timestamp(3),
             absolute_expires_at: Some(Timestamp(4)),
             writes: 5,
             user_hex: "6162".into(),

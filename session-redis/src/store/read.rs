@@ -80,7 +80,7 @@ where
         };
         let score = score.as_deref().and_then(parse_score);
         let (data, lifetime) = match codec::decode(&bytes) {
-            Ok(Stored::Ours { meta, data }) => (data, meta.lifetime()),
+            Ok(Stored::Ours { meta, data }) => (data, meta.lifetime(now)),
             Ok(Stored::Foreign { data }) => {
                 let lifetime = self.foreign_lifetime(&data, now);
                 (data, lifetime)
@@ -236,7 +236,7 @@ where
                 redis::from_redis_value_ref(&timing[1]).map_err(|_| bad())?;
             let score = score.as_deref().and_then(parse_score);
             let (data, lifetime) = match codec::decode(&bytes) {
-                Ok(Stored::Ours { meta, data }) => (data, meta.lifetime()),
+                Ok(Stored::Ours { meta, data }) => (data, meta.lifetime(now)),
                 Ok(Stored::Foreign { data }) => {
                     let lifetime = self.foreign_lifetime(&data, now);
                     (data, lifetime)

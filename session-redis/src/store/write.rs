@@ -119,10 +119,10 @@ where
         match reply.status()? {
             Status::Ok => {
                 let absolute = reply.uint(4)?;
+                let idle_expires_at = Timestamp(reply.uint(3)?);
                 let meta = Meta {
                     created_at: Timestamp(reply.uint(1)?),
                     idle_timeout: Duration::from_millis(reply.uint(2)?),
-                    idle_expires_at: Timestamp(reply.uint(3)?),
                     absolute_expires_at: (absolute > 0).then_some(Timestamp(absolute)),
                     writes: reply.uint(5)?,
                     user_hex,
@@ -131,7 +131,7 @@ where
                 Ok(Written::Stored(Session::from_parts(
                     id,
                     data,
-                    meta.lifetime(),
+                    meta.lifetime(idle_expires_at),
                     version,
                 )))
             }
@@ -215,13 +215,14 @@ where
             let mut reply = call.invoke(&invocation).await?;
             match reply.status()? {
                 Status::Ok => {
+                    let idle_expires_at = Timestamp(reply.uint(2)?);
                     let bytes = reply.take_bytes(1)?;
                     let version = codec::version_of(&bytes);
                     return match codec::decode(&bytes) {
                         Ok(Stored::Ours { meta, data }) => Ok(Some(Session::from_parts(
                             new_id,
                             Arc::new(data),
-                            meta.lifetime(),
+                            meta.lifetime(idle_expires_at),
                             version,
                         ))),
                         // The script found valid metadata, so only the data part can be bad.
