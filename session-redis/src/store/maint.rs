@@ -5,7 +5,7 @@ use session_core::{CleanupReport, Result, SessionId};
 
 use super::call::Call;
 use super::RedisStore;
-use crate::codec::{self, Stored};
+use crate::codec;
 use crate::keys::StorageId;
 use crate::scripts::scripts;
 
@@ -15,14 +15,26 @@ pub(crate) const CLEANUP_BATCH: u64 = 500;
 /// How a value of ours starts (JSON whitespace aside).
 const HEAD: &str = "{\"__session__\"";
 
-/// Whether a value's first bytes are our metadata member's (any JSON whitespace).
-fn is_ours(head: &[u8]) -> bool {
+/// How many bytes of a value the adoption pass reads to judge it.
+const HEAD_BYTES: usize = 128;
+
+/// Whether a value's first bytes show one to adopt: another writer's (no metadata member
+/// first), or ours from before layout v2 (an idle expiry `e` before `a`; its user index entry
+/// is under the old key name), which a rewrite brings to the current layout.
+fn needs_adoption(head: &[u8]) -> bool {
     let compact: Vec<u8> = head
         .iter()
         .copied()
         .filter(|b| !b.is_ascii_whitespace())
         .collect();
-    compact.starts_with(HEAD.as_bytes())
+    if !compact.starts_with(HEAD.as_bytes()) {
+        return true;
+    }
+    let at = |needle: &[u8]| compact.windows(needle.len()).position(|w| w == needle);
+    match (at(b",\"e\":"), at(b",\"a\":")) {
+        (Some(e), Some(a)) => e < a,
+        _ => false,
+    }
 }
 
 /// `SCAN COUNT` for finding user indexes.
@@ -119,7 +131,9 @@ where
     /// Sessions another writer stored without our metadata (the existing service's `SETEX`)
     /// are in no index until this store first writes or refreshes them: this pass adopts every
     /// one it finds (gives it metadata and index entries, data unchanged), so `count`,
-    /// `list_user` and `delete_user` see them. Returns how many. A page of keys at a time.
+    /// `list_user` and `delete_user` see them. Sessions this library stored before layout v2
+    /// are rewritten the same way (their user index entries move to the current key names).
+    /// Returns how many. A page of keys at a time.
     async fn index_foreign(&self, call: &mut Call<C>) -> Result<u64> {
         let keys = &self.shared.keys;
         // The other writer keys sessions by token; a store that keys them by hash cannot
@@ -146,7 +160,8 @@ where
                 })
                 .collect();
             // Ours start with the metadata member: read only the first bytes of each value to
-            // find the others, so a pass moves a few bytes per session, not every value.
+            // find the others (and ours from before layout v2), so a pass moves a few bytes per
+            // session, not every value.
             let ids = if ids.is_empty() {
                 ids
             } else {
@@ -155,12 +170,12 @@ where
                     pipe.cmd("GETRANGE")
                         .arg(keys.session_key(&StorageId::Token(id.clone())))
                         .arg(0)
-                        .arg(HEAD.len() + 8);
+                        .arg(HEAD_BYTES - 1);
                 }
                 let heads: Vec<Vec<u8>> = call.pipe(&pipe).await?;
                 ids.into_iter()
                     .zip(heads)
-                    .filter_map(|(id, head)| (!is_ours(&head)).then_some(id))
+                    .filter_map(|(id, head)| needs_adoption(&head).then_some(id))
                     .collect()
             };
             if !ids.is_empty() {
@@ -170,9 +185,9 @@ where
                 }
                 let values: Vec<Option<Vec<u8>>> = call.query(&mget).await?;
                 for (id, value) in ids.iter().zip(values) {
-                    let foreign = value
-                        .is_some_and(|v| matches!(codec::decode(&v), Ok(Stored::Foreign { .. })));
-                    if foreign && self.adopt(call, id).await? {
+                    // Readable (foreign, or ours in the old layout): adopt; corrupt: leave it.
+                    let readable = value.is_some_and(|v| codec::decode(&v).is_ok());
+                    if readable && self.adopt(call, id).await? {
                         adopted += 1;
                     }
                 }
@@ -182,5 +197,19 @@ where
             }
             cursor = next;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::needs_adoption;
+
+    #[test]
+    fn adoption_is_for_other_writers_and_the_old_layout() {
+        let v2 = br#"{"__session__":{"c":1,"t":2,"a":0,"w":3,"u":""},"e":1}"#;
+        let v1 = br#"{"__session__": {"c": 1, "t": 2, "e": 5, "a": 0, "w": 3, "u": ""}}"#;
+        assert!(!needs_adoption(v2));
+        assert!(needs_adoption(v1));
+        assert!(needs_adoption(br#"{"user": {"sub": "x"}}"#));
     }
 }
