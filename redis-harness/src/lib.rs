@@ -9,6 +9,9 @@
 //!   [`RedisServer::restart`] (same port) for fault tests.
 //! - [`ServerSpec`] + [`Process`]: the generic core, "spawn `redis-server` with these config
 //!   lines in a temp dir", which topologies (replicas, sentinels) build on.
+//! - [`tls::TlsFiles`] + [`ServerSpec::tls`]: servers that also serve TLS, with a throwaway
+//!   CA and server certificate made by the `openssl` tool (topologies too:
+//!   [`sentinel::TopologySpec::tls`]).
 //! - [`wait_until`]: poll a condition with a deadline, instead of sleeping.
 //! - [`timeshift::TimeShifted`]: a store wrapper that moves Redis TTLs along with a test's
 //!   manual clock, for stores whose liveness Redis decides.
@@ -33,6 +36,7 @@ mod process;
 pub mod sentinel;
 mod server;
 pub mod timeshift;
+pub mod tls;
 mod wait;
 
 pub use port::free_port;

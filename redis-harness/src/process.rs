@@ -7,11 +7,13 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tempfile::TempDir;
 
 use crate::port::free_port;
+use crate::tls::TlsFiles;
 use crate::wait::{wait_until, READY_TIMEOUT};
 
 /// The message a test fails with when the server binary is missing.
@@ -22,12 +24,14 @@ pub const INSTALL_HINT: &str =
 const PORT_ATTEMPTS: usize = 8;
 
 /// What to run: config lines for a `redis-server` config file, plus extra arguments (such as
-/// `--sentinel`). The port, directory and log are added by [`Process`].
+/// `--sentinel`). The port, directory and log are added by [`Process`], and the TLS port
+/// when [`tls`](Self::tls) asks for one.
 #[derive(Debug, Clone)]
 pub struct ServerSpec {
     lines: Vec<String>,
     args: Vec<String>,
     password: Option<String>,
+    tls: Option<Arc<TlsFiles>>,
 }
 
 impl ServerSpec {
@@ -46,6 +50,7 @@ impl ServerSpec {
             .to_vec(),
             args: Vec::new(),
             password: None,
+            tls: None,
         }
     }
 
@@ -75,9 +80,26 @@ impl ServerSpec {
         self.password.as_deref()
     }
 
-    fn config_text(&self, port: u16, dir: &Path) -> String {
+    /// Also serves TLS, with `files`' server certificate, on a second free loopback port
+    /// ([`Process::tls_port`]); clients are not asked for certificates. The plain port stays
+    /// open for the harness's own readiness checks and assertions, which speak plain text.
+    pub fn tls(mut self, files: Arc<TlsFiles>) -> Self {
+        self.tls = Some(files);
+        self
+    }
+
+    /// The TLS files, if [`tls`](Self::tls) set them.
+    pub fn tls_files(&self) -> Option<&Arc<TlsFiles>> {
+        self.tls.as_ref()
+    }
+
+    fn config_text(&self, port: u16, tls_port: Option<u16>, dir: &Path) -> String {
         let mut text = format!("port {port}\ndir {}\n", dir.display());
-        for line in &self.lines {
+        let tls_lines = match (&self.tls, tls_port) {
+            (Some(files), Some(tls_port)) => files.server_lines(tls_port),
+            _ => Vec::new(),
+        };
+        for line in self.lines.iter().chain(&tls_lines) {
             text.push_str(line);
             text.push('\n');
         }
@@ -96,6 +118,7 @@ impl ServerSpec {
 pub struct Process {
     spec: ServerSpec,
     port: u16,
+    tls_port: Option<u16>,
     child: Option<Child>,
     // Dropped after `child` is killed (see Drop), so redis never writes into a removed dir.
     dir: TempDir,
@@ -115,11 +138,18 @@ impl Process {
         let mut last_log = String::new();
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            match spawn_ready(&spec, port, dir.path()) {
+            let tls_port = spec.tls.as_ref().map(|_| loop {
+                let tls_port = free_port();
+                if tls_port != port {
+                    break tls_port;
+                }
+            });
+            match spawn_ready(&spec, port, tls_port, dir.path()) {
                 Ok(child) => {
                     return Process {
                         spec,
                         port,
+                        tls_port,
                         child: Some(child),
                         dir,
                     }
@@ -131,9 +161,15 @@ impl Process {
         panic!("redis-server could not bind a free port in {PORT_ATTEMPTS} attempts:\n{last_log}");
     }
 
-    /// The loopback port the server listens on.
+    /// The loopback port the server listens on (plain text).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The loopback port the server serves TLS on, if its spec asked for TLS
+    /// ([`ServerSpec::tls`]).
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     /// The server's own directory (config file, log, and whatever it writes).
@@ -167,7 +203,7 @@ impl Process {
         }
     }
 
-    /// Starts the server again on the same port and directory, after [`kill`](Self::kill)
+    /// Starts the server again on the same port (and TLS port) and directory, after [`kill`](Self::kill)
     /// (kills it first if it is still running). Retries binding until [`READY_TIMEOUT`], since
     /// the old socket may take a moment to be released.
     ///
@@ -177,7 +213,7 @@ impl Process {
         self.kill();
         let mut last = String::new();
         let ok = wait_until(READY_TIMEOUT, || {
-            match spawn_ready(&self.spec, self.port, self.dir.path()) {
+            match spawn_ready(&self.spec, self.port, self.tls_port, self.dir.path()) {
                 Ok(child) => {
                     self.child = Some(child);
                     true
@@ -218,13 +254,18 @@ fn log_path(dir: &Path) -> PathBuf {
 }
 
 /// Spawns the server and waits for `PING`; kills it again on failure.
-fn spawn_ready(spec: &ServerSpec, port: u16, dir: &Path) -> Result<Child, Failure> {
+fn spawn_ready(
+    spec: &ServerSpec,
+    port: u16,
+    tls_port: Option<u16>,
+    dir: &Path,
+) -> Result<Child, Failure> {
     // Checked up front: through `setpriv` a missing binary would only show in the log.
     if !on_path("redis-server") {
         panic!("{INSTALL_HINT}");
     }
     let conf = dir.join("redis.conf");
-    fs::write(&conf, spec.config_text(port, dir))
+    fs::write(&conf, spec.config_text(port, tls_port, dir))
         .map_err(|e| Failure::Other(format!("cannot write {}: {e}", conf.display())))?;
     let log = File::create(log_path(dir))
         .map_err(|e| Failure::Other(format!("cannot create the redis log: {e}")))?;

@@ -14,6 +14,11 @@
 //! so `ping-period 100` makes every replica "stale" and the failover aborts with
 //! `-failover-abort-no-good-slave` (then waits 2 × failover-timeout to retry).
 //!
+//! With [`TopologySpec::tls`] every process also serves TLS (`tls-replication yes`:
+//! replication, Sentinel-to-node and Sentinel-to-Sentinel links use it too), and the ports
+//! this API takes and returns are the TLS ones, as the Sentinels report them; the harness
+//! itself still speaks plain text on each process's plain port ([`SentinelTopology::admin_port`]).
+//!
 //! ```no_run
 //! use redis_harness::sentinel::TopologySpec;
 //!
@@ -25,11 +30,13 @@
 //! ```
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::Value;
 
 use crate::process::{Process, ServerSpec};
+use crate::tls::TlsFiles;
 use crate::wait::wait_until;
 
 /// How long a fresh topology may take to be ready (hello discovery, first sync).
@@ -54,6 +61,7 @@ pub struct TopologySpec {
     down_after_ms: u64,
     failover_timeout_ms: u64,
     data_lines: Vec<String>,
+    tls: Option<Arc<TlsFiles>>,
 }
 
 impl TopologySpec {
@@ -68,6 +76,7 @@ impl TopologySpec {
             down_after_ms: 1000,
             failover_timeout_ms: 5000,
             data_lines: Vec::new(),
+            tls: None,
         }
     }
 
@@ -94,6 +103,14 @@ impl TopologySpec {
         self
     }
 
+    /// Every process also serves TLS with `files`' server certificate, and replicates and
+    /// monitors over TLS (`tls-replication yes`): Sentinels report the TLS ports, so clients
+    /// must connect with TLS and trust `files.ca_cert()`. See the [module docs](self).
+    pub fn tls(mut self, files: Arc<TlsFiles>) -> Self {
+        self.tls = Some(files);
+        self
+    }
+
     /// Starts every process and waits until the topology is ready.
     ///
     /// # Panics
@@ -101,7 +118,7 @@ impl TopologySpec {
     /// [`TOPOLOGY_READY_TIMEOUT`] (the message carries the Sentinels' logs).
     pub fn start(self) -> SentinelTopology {
         let master = Process::start(self.data_spec(None));
-        let master_port = master.port();
+        let master_port = client_port(&master);
         let mut nodes = vec![master];
         for _ in 0..self.replicas {
             nodes.push(Process::start(self.data_spec(Some(master_port))));
@@ -114,13 +131,13 @@ impl TopologySpec {
             nodes,
             sentinels,
         };
-        for port in topology.sentinel_ports() {
+        for sentinel in &topology.sentinels {
             let mut debug = redis::cmd("SENTINEL");
             debug.arg("DEBUG");
             for (knob, ms) in SENTINEL_DEBUG_KNOBS {
                 debug.arg(knob).arg(ms);
             }
-            let _: () = query(port, &debug).expect("SENTINEL DEBUG");
+            let _: () = query(sentinel.port(), &debug).expect("SENTINEL DEBUG");
         }
         topology.wait_ready(TOPOLOGY_READY_TIMEOUT);
         topology
@@ -137,12 +154,19 @@ impl TopologySpec {
         if let Some(port) = replica_of {
             spec = spec.config(format!("replicaof 127.0.0.1 {port}"));
         }
-        spec
+        self.with_tls(spec)
+    }
+
+    fn with_tls(&self, spec: ServerSpec) -> ServerSpec {
+        match &self.tls {
+            Some(files) => spec.tls(files.clone()).config("tls-replication yes"),
+            None => spec,
+        }
     }
 
     fn sentinel_spec(&self, master_port: u16) -> ServerSpec {
         let name = &self.master_name;
-        ServerSpec::redis()
+        let spec = ServerSpec::redis()
             .config(format!(
                 "sentinel monitor {name} 127.0.0.1 {master_port} {}",
                 self.quorum
@@ -156,7 +180,8 @@ impl TopologySpec {
                 self.failover_timeout_ms
             ))
             .config(format!("sentinel parallel-syncs {name} 1"))
-            .arg("--sentinel")
+            .arg("--sentinel");
+        self.with_tls(spec)
     }
 }
 
@@ -174,9 +199,26 @@ impl SentinelTopology {
         &self.spec.master_name
     }
 
-    /// Every Sentinel's port, in start order (killed ones included).
+    /// Every Sentinel's port, in start order (killed ones included); the TLS ports in a
+    /// [TLS topology](TopologySpec::tls).
     pub fn sentinel_ports(&self) -> Vec<u16> {
-        self.sentinels.iter().map(Process::port).collect()
+        self.sentinels.iter().map(client_port).collect()
+    }
+
+    /// Whether every process serves TLS ([`TopologySpec::tls`]).
+    pub fn is_tls(&self) -> bool {
+        self.spec.tls.is_some()
+    }
+
+    /// The plain-text port of the process whose client port (the TLS port in a
+    /// [TLS topology](TopologySpec::tls)) is `port`: where [`query`] reaches it. Any other
+    /// port is returned as it is.
+    pub fn admin_port(&self, port: u16) -> u16 {
+        self.nodes
+            .iter()
+            .chain(&self.sentinels)
+            .find(|p| client_port(p) == port)
+            .map_or(port, Process::port)
     }
 
     /// Every Sentinel as `127.0.0.1:port`, in start order: the `REDIS_SENTINELS` value.
@@ -187,19 +229,20 @@ impl SentinelTopology {
             .collect()
     }
 
-    /// Every data node's port (killed ones included).
+    /// Every data node's port (killed ones included); the TLS ports in a
+    /// [TLS topology](TopologySpec::tls).
     pub fn node_ports(&self) -> Vec<u16> {
-        self.nodes.iter().map(Process::port).collect()
+        self.nodes.iter().map(client_port).collect()
     }
 
-    /// The data node on `port`.
+    /// The data node on `port` (its client port, or its plain port).
     ///
     /// # Panics
     /// If no data node has that port.
     pub fn node(&mut self, port: u16) -> &mut Process {
         self.nodes
             .iter_mut()
-            .find(|n| n.port() == port)
+            .find(|n| client_port(n) == port || n.port() == port)
             .unwrap_or_else(|| panic!("no data node on port {port}"))
     }
 
@@ -213,9 +256,9 @@ impl SentinelTopology {
     /// # Panics
     /// If no Sentinel answers with an address.
     pub fn master_port(&self) -> u16 {
-        self.sentinel_ports()
-            .into_iter()
-            .find_map(|s| master_addr(s, self.master_name()))
+        self.sentinels
+            .iter()
+            .find_map(|s| master_addr(s.port(), self.master_name()))
             .expect("no Sentinel reports a master")
     }
 
@@ -234,8 +277,11 @@ impl SentinelTopology {
     pub fn restart_as_replica(&mut self, port: u16) {
         let master = self.master_port();
         self.node(port).restart();
-        let _: () =
-            query(port, redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master)).expect("REPLICAOF");
+        let _: () = query(
+            self.admin_port(port),
+            redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master),
+        )
+        .expect("REPLICAOF");
         self.wait_ready(TOPOLOGY_READY_TIMEOUT);
     }
 
@@ -247,7 +293,7 @@ impl SentinelTopology {
         let accepted = wait_until(timeout, || {
             self.live_sentinels().into_iter().any(|s| {
                 match query::<()>(
-                    s,
+                    self.admin_port(s),
                     redis::cmd("SENTINEL")
                         .arg("FAILOVER")
                         .arg(self.master_name()),
@@ -274,12 +320,12 @@ impl SentinelTopology {
             let ports: Vec<Option<u16>> = self
                 .live_sentinels()
                 .into_iter()
-                .map(|s| master_addr(s, self.master_name()))
+                .map(|s| master_addr(self.admin_port(s), self.master_name()))
                 .collect();
             match ports.first() {
                 Some(Some(p)) if *p != old && ports.iter().all(|q| *q == Some(*p)) => {
                     found = *p;
-                    role(*p).as_deref() == Some("master")
+                    role(self.admin_port(*p)).as_deref() == Some("master")
                 }
                 _ => false,
             }
@@ -314,11 +360,12 @@ impl SentinelTopology {
     fn readiness(&self) -> Result<(), String> {
         let name = self.master_name();
         let sentinels = self.live_sentinels();
+        let admin = |port: u16| self.admin_port(port);
         let master = sentinels
             .first()
-            .and_then(|s| master_addr(*s, name))
+            .and_then(|s| master_addr(admin(*s), name))
             .ok_or("no sentinel names a master")?;
-        if role(master).as_deref() != Some("master") {
+        if role(admin(master)).as_deref() != Some("master") {
             return Err(format!("{master} is not master yet"));
         }
         let replicas: Vec<u16> = self
@@ -327,7 +374,7 @@ impl SentinelTopology {
             .filter(|p| *p != master)
             .collect();
         for r in &replicas {
-            let info: String = query(*r, redis::cmd("INFO").arg("replication"))
+            let info: String = query(admin(*r), redis::cmd("INFO").arg("replication"))
                 .map_err(|e| format!("INFO on {r}: {e}"))?;
             let want = format!("master_port:{master}");
             if !info.contains(&want) || !info.contains("master_link_status:up") {
@@ -345,7 +392,7 @@ impl SentinelTopology {
             .cmd("WAIT")
             .arg(replicas.len())
             .arg(100);
-        let (_, acked): (i64, usize) = query_pipe(master, &probe)?;
+        let (_, acked): (i64, usize) = query_pipe(admin(master), &probe)?;
         if acked < replicas.len() {
             return Err(format!(
                 "{acked} of {} replicas confirm writes",
@@ -353,10 +400,13 @@ impl SentinelTopology {
             ));
         }
         for s in &sentinels {
-            if master_addr(*s, name) != Some(master) {
+            if master_addr(admin(*s), name) != Some(master) {
                 return Err(format!("sentinel {s} names another master"));
             }
-            let described = fields(query(*s, redis::cmd("SENTINEL").arg("MASTER").arg(name))?);
+            let described = fields(query(
+                admin(*s),
+                redis::cmd("SENTINEL").arg("MASTER").arg(name),
+            )?);
             let flags = described.get("flags").map(String::as_str).unwrap_or("");
             if flags != "master" {
                 return Err(format!("sentinel {s}: master flags {flags}"));
@@ -368,7 +418,7 @@ impl SentinelTopology {
             if others != (sentinels.len() - 1).to_string() {
                 return Err(format!("sentinel {s} knows {others} other sentinels"));
             }
-            let listed: Value = query(*s, redis::cmd("SENTINEL").arg("REPLICAS").arg(name))?;
+            let listed: Value = query(admin(*s), redis::cmd("SENTINEL").arg("REPLICAS").arg(name))?;
             let Value::Array(listed) = listed else {
                 return Err("SENTINEL REPLICAS: not an array".into());
             };
@@ -391,7 +441,8 @@ impl SentinelTopology {
                     "sentinel {s} sees healthy replicas {healthy:?}, want {want:?}"
                 ));
             }
-            let quorum: String = query(*s, redis::cmd("SENTINEL").arg("CKQUORUM").arg(name))?;
+            let quorum: String =
+                query(admin(*s), redis::cmd("SENTINEL").arg("CKQUORUM").arg(name))?;
             if !quorum.starts_with("OK") {
                 return Err(format!("sentinel {s}: CKQUORUM {quorum}"));
             }
@@ -476,8 +527,13 @@ fn live(processes: &[Process]) -> Vec<u16> {
     processes
         .iter()
         .filter(|p| p.pid().is_some())
-        .map(Process::port)
+        .map(client_port)
         .collect()
+}
+
+/// The port clients use: the TLS one when the process serves TLS.
+fn client_port(process: &Process) -> u16 {
+    process.tls_port().unwrap_or_else(|| process.port())
 }
 
 /// One command on a fresh blocking connection to `127.0.0.1:port`, with short timeouts.

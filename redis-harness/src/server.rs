@@ -40,9 +40,28 @@ impl RedisServer {
         self.process.port()
     }
 
-    /// `redis://127.0.0.1:PORT/` (no credentials).
+    /// `redis://127.0.0.1:PORT/` (no credentials; plain text, also on a TLS server).
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port())
+    }
+
+    /// The loopback port serving TLS.
+    ///
+    /// # Panics
+    /// If the spec did not ask for TLS ([`ServerSpec::tls`]).
+    pub fn tls_port(&self) -> u16 {
+        self.process
+            .tls_port()
+            .expect("not a TLS server: start it with ServerSpec::tls")
+    }
+
+    /// `rediss://127.0.0.1:TLS_PORT/` (no credentials); clients must trust the CA of the
+    /// spec's [`TlsFiles`](crate::tls::TlsFiles).
+    ///
+    /// # Panics
+    /// If the spec did not ask for TLS.
+    pub fn tls_url(&self) -> String {
+        format!("rediss://127.0.0.1:{}/", self.tls_port())
     }
 
     /// The server's temp dir.

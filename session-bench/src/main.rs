@@ -207,8 +207,8 @@ fn tables(args: &Args, machine: &mut Machine, started: Instant) -> Vec<(&'static
             format!(
                 "{}.\n\n{}\nServer time per command over the whole table (`INFO commandstats`; \
                  GET and SET count every store's, including those our scripts run; EVALSHA is \
-                 our writes alone, the commands inside them included; ZADD, PTTL and PEXPIRE \
-                 run only inside our scripts):\n\n{stats}",
+                 our writes alone (`ActixStore`'s included), the commands inside them included; \
+                 ZADD, PTTL and PEXPIRE run only inside our scripts):\n\n{stats}",
                 plan_text(settings.redis),
                 report::cells_table(&rows, "raw")
             ),

@@ -1,5 +1,6 @@
 //! Redis stores side by side on one `redis-server`: our `RedisStore`, tower-sessions-redis-store
-//! (fred), actix-session's `RedisSessionStore` (redis-rs `ConnectionManager`) and raw redis-rs
+//! (fred), actix-session's `RedisSessionStore` (redis-rs `ConnectionManager`), our `RedisStore`
+//! under actix-session's trait through `session_actix::ActixStore`, and raw redis-rs
 //! `GET` / `SET … EX` on a `ConnectionManager`. Every contender talks over one multiplexed
 //! connection of its own; each has its own key space (see [`Stores::connect`]).
 //!
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use redis::aio::ConnectionManager;
 use redis_harness::RedisServer;
+use session_actix::ActixStore;
 use session_core::{SessionConfig, SessionData, SessionId, SessionStoreExt};
 use session_redis::{RedisConfig, RedisStore};
 use time::OffsetDateTime;
@@ -41,6 +43,8 @@ pub mod prefix {
     pub const ACTIX: &str = "actix:";
     /// actix-session, create.
     pub const ACTIX_CREATE: &str = "actix-c:";
+    /// Our store under `ActixStore`, load and save.
+    pub const OURS_ACTIX: &str = "ours-ax:";
     /// Raw redis-rs, load and save.
     pub const RAW: &str = "raw:";
     /// Raw redis-rs, create.
@@ -90,6 +94,11 @@ pub struct Stores {
     pub actix_create: Arc<actix_session::storage::RedisSessionStore>,
     /// actix-session keys (without prefix), by [`seed::slot`].
     pub actix_keys: Vec<String>,
+    /// `ActixStore` over our store (its own `RedisStore`, `ours-ax:` prefix): the same
+    /// actix-session trait calls as [`Stores::actix`], on our store.
+    pub ours_actix: ActixStore,
+    /// `ActixStore` keys (our tokens), by [`seed::slot`].
+    pub ours_actix_keys: Vec<String>,
     /// Raw redis-rs.
     pub raw: ConnectionManager,
     /// Raw keys, by [`seed::slot`].
@@ -169,6 +178,7 @@ impl Stores {
         let tower = Arc::new(tower_store(server).await);
         let actix = Arc::new(actix_store(server, prefix::ACTIX).await);
         let actix_create = Arc::new(actix_store(server, prefix::ACTIX_CREATE).await);
+        let ours_actix = ActixStore::new(Arc::new(our_store(server, prefix::OURS_ACTIX).await));
         let mut raw = ConnectionManager::new(server.client())
             .await
             .expect("raw connection");
@@ -177,8 +187,8 @@ impl Stores {
             .collect();
         let payload: Vec<Arc<str>> = data.iter().map(|d| seed::payload(d).into()).collect();
         let n = MAX_TASKS * PER_TASK;
-        let (mut ours_ids, mut tower_records, mut actix_keys, mut raw_keys) =
-            (vec![], vec![], vec![], vec![]);
+        let (mut ours_ids, mut tower_records, mut actix_keys, mut ours_actix_keys, mut raw_keys) =
+            (vec![], vec![], vec![], vec![], vec![]);
         for k in 0..n {
             // `seed::slot(task, ..)` is `task` modulo MAX_TASKS: each task is one user.
             let d = &data[k % MAX_TASKS];
@@ -189,6 +199,11 @@ impl Stores {
                 .save(seed::actix_state(d), &actix_ttl())
                 .await
                 .expect("actix save");
+            // Through the adapter, as actix-session's middleware would create it.
+            let ours_actix_key = ours_actix
+                .save(seed::actix_state(d), &actix_ttl())
+                .await
+                .expect("ActixStore save");
             let raw_key = format!("{}{}", prefix::RAW, SessionId::generate().expose_token());
             let () = redis::cmd("SET")
                 .arg(&raw_key)
@@ -201,6 +216,7 @@ impl Stores {
             ours_ids.push(session.id().clone());
             tower_records.push(record);
             actix_keys.push(key.into());
+            ours_actix_keys.push(ours_actix_key.into());
             raw_keys.push(raw_key);
         }
         Stores {
@@ -212,11 +228,36 @@ impl Stores {
             actix,
             actix_create,
             actix_keys,
+            ours_actix,
+            ours_actix_keys,
             raw,
             raw_keys,
             data,
             payload,
             created: Created::new(),
+        }
+    }
+
+    /// Panics unless every `ActixStore` session is still live and holds its task's state:
+    /// `ActixStore::update` of a session that is gone drops the write and still answers `Ok`
+    /// (see session-actix), so this is what shows its save figures were real writes.
+    pub async fn check_ours_actix_live(&self) {
+        use actix_session::storage::SessionStore as _;
+
+        for (k, key) in self.ours_actix_keys.iter().enumerate() {
+            let key = actix_session::storage::SessionKey::try_from(key.clone())
+                .expect("actix accepts our keys");
+            let state = self
+                .ours_actix
+                .load(&key)
+                .await
+                .expect("ActixStore load")
+                .expect("every ActixStore session still live after the table");
+            assert_eq!(
+                state,
+                seed::actix_state(&self.data[k % MAX_TASKS]),
+                "ActixStore session {k} holds its task's state"
+            );
         }
     }
 
@@ -315,5 +356,6 @@ pub async fn run(server: &RedisServer, plan: Plan) -> (Vec<CellRow>, String) {
             rows.push(row);
         }
     }
+    stores.check_ours_actix_live().await;
     (rows, command_stats(&mut con).await)
 }

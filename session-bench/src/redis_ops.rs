@@ -1,10 +1,15 @@
 //! The Redis table's operations, per store. `contenders[0]` is always the raw baseline.
 //!
-//! | op | ours | tower-sessions-redis-store | actix-session | raw redis-rs |
-//! |---|---|---|---|---|
-//! | load | `SessionStore::load` | `load` | `load` | `GET` |
-//! | save | `SessionStoreExt::set(id, data)` | `save(&record)` (`SET … XX EXAT`) | `update` (`SET … XX EX`) | `SET … EX` |
-//! | create | `SessionStoreExt::create(data)` | `create(&mut record)` (`SET … NX EXAT`) | `save` (`SET … NX EX`) | `SET … NX EX` |
+//! | op | ours | tower-sessions-redis-store | actix-session | ActixStore over ours | raw redis-rs |
+//! |---|---|---|---|---|---|
+//! | load | `SessionStore::load` | `load` | `load` | `load` (our `load`, values re-encoded to JSON text) | `GET` |
+//! | save | `SessionStoreExt::set(id, data)` | `save(&record)` (`SET … XX EXAT`) | `update` (`SET … XX EX`) | `update` (values decoded, one `PutMode::IfLive` put: one `EVALSHA`) | `SET … EX` |
+//! | create | `SessionStoreExt::create(data)` | `create(&mut record)` (`SET … NX EXAT`) | `save` (`SET … NX EX`) | not measured | `SET … NX EX` |
+//!
+//! The "ActixStore over ours" rows are `session_actix::ActixStore` over our `RedisStore` making
+//! exactly the actix-session trait calls the "actix-session" rows make (same key and state
+//! built per call, same TTL): what an actix-web service gets by swapping its store, against
+//! the store it would otherwise keep.
 //!
 //! Our `set` writes the whole data like the others' saves do and, like every write of ours,
 //! keeps the expiry and per-user indexes (one `EVALSHA`); it does not check a version (a
@@ -21,13 +26,19 @@ use crate::driver::{BoxFuture, Contender};
 use crate::redis::{actix_ttl, prefix, tower_record, Stores, PER_TASK};
 use crate::seed::{self, slot, TTL_SECS};
 
+/// The name of `session_actix::ActixStore` over our `RedisStore` in the tables.
+pub const OURS_ACTIX: &str = "ActixStore over ours";
+
+/// The name of actix-session's own `RedisSessionStore` in the tables.
+pub const ACTIX: &str = "actix-session";
+
 fn actix_key(key: &str) -> SessionKey {
     SessionKey::try_from(key.to_owned()).expect("actix accepts its own keys")
 }
 
 /// `load` / `GET`.
 pub fn load(s: &Arc<Stores>) -> Vec<Contender> {
-    let (a, b, c, d) = (s.clone(), s.clone(), s.clone(), s.clone());
+    let (a, b, c, d, e) = (s.clone(), s.clone(), s.clone(), s.clone(), s.clone());
     vec![
         Contender::new("raw GET", move |t, i| {
             let mut con = a.raw.clone();
@@ -55,11 +66,18 @@ pub fn load(s: &Arc<Stores>) -> Vec<Contender> {
                 assert!(s.tower.load(id).await.unwrap().is_some());
             }
         }),
-        Contender::new("actix-session", move |t, i| {
+        Contender::new(ACTIX, move |t, i| {
             let s = d.clone();
             async move {
                 let key = actix_key(&s.actix_keys[slot(t, i, PER_TASK)]);
                 assert!(s.actix.load(&key).await.unwrap().is_some());
+            }
+        }),
+        Contender::new(OURS_ACTIX, move |t, i| {
+            let s = e.clone();
+            async move {
+                let key = actix_key(&s.ours_actix_keys[slot(t, i, PER_TASK)]);
+                assert!(s.ours_actix.load(&key).await.unwrap().is_some());
             }
         }),
     ]
@@ -67,7 +85,7 @@ pub fn load(s: &Arc<Stores>) -> Vec<Contender> {
 
 /// Whole-session writes of an existing session.
 pub fn save(s: &Arc<Stores>) -> Vec<Contender> {
-    let (a, b, c, d) = (s.clone(), s.clone(), s.clone(), s.clone());
+    let (a, b, c, d, e) = (s.clone(), s.clone(), s.clone(), s.clone(), s.clone());
     vec![
         Contender::new("raw SET EX", move |t, i| {
             let mut con = a.raw.clone();
@@ -98,12 +116,20 @@ pub fn save(s: &Arc<Stores>) -> Vec<Contender> {
                 s.tower.save(record).await.unwrap();
             }
         }),
-        Contender::new("actix-session", move |t, i| {
+        Contender::new(ACTIX, move |t, i| {
             let s = d.clone();
             async move {
                 let key = actix_key(&s.actix_keys[slot(t, i, PER_TASK)]);
                 let state = seed::actix_state(&s.data[t]);
                 s.actix.update(key, state, &actix_ttl()).await.unwrap();
+            }
+        }),
+        Contender::new(OURS_ACTIX, move |t, i| {
+            let s = e.clone();
+            async move {
+                let key = actix_key(&s.ours_actix_keys[slot(t, i, PER_TASK)]);
+                let state = seed::actix_state(&s.data[t]);
+                s.ours_actix.update(key, state, &actix_ttl()).await.unwrap();
             }
         }),
     ]
@@ -165,7 +191,7 @@ pub fn create(s: &Arc<Stores>) -> Vec<Contender> {
             }
         })
         .after_window(clear(s)),
-        Contender::new("actix-session", move |t, _| {
+        Contender::new(ACTIX, move |t, _| {
             let s = d.clone();
             async move {
                 let state = seed::actix_state(&s.data[t]);

@@ -87,7 +87,11 @@ pub fn cells_table(rows: &[CellRow], baseline_is: &str) -> String {
             } else {
                 format!("{:.2}", f.ratio)
             };
-            let name = if f.name == "ours" { "**ours**" } else { f.name };
+            let name = if f.name == "ours" || f.name == crate::redis_ops::OURS_ACTIX {
+                format!("**{}**", f.name)
+            } else {
+                f.name.to_owned()
+            };
             let _ = writeln!(
                 out,
                 "| {} | {} | {name} | {} | {ratio} | {} | {} |",

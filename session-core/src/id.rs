@@ -36,7 +36,7 @@ pub const SESSION_ID_LEN: usize = 43;
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SessionId(Arc<str>);
 
-/// Hashes the first [`HASHED_PREFIX`] characters only: 96 random bits are plenty for a hash
+/// Hashes the first `HASHED_PREFIX` (16) characters only: 96 random bits are plenty for a hash
 /// table, and in-memory stores hash an id on every operation. Equal ids still hash equal, and
 /// the table's keyed hasher still keeps chosen tokens from colliding on purpose.
 impl std::hash::Hash for SessionId {

@@ -1,23 +1,30 @@
-//! What the admin page shows: the live session count, the current user's sessions (by handle,
-//! never by token) and the users active recently.
+//! What the admin page shows: the live session count, a chart of live sessions and logins per
+//! minute over the last hour, one row per user with live sessions, and the current user's
+//! sessions (by handle, never by token).
 //!
-//! "Active users" is computed simply: read up to `DEMO_ADMIN_SCAN_LIMIT` sessions through the
-//! store's paged `scan`, take each session's user key (`SESSION_USER_KEYS`) and its last
-//! activity (idle expiry minus idle timeout: every write and every page view slides the idle
-//! expiry), and keep the users with activity in the last `DEMO_ACTIVE_MINUTES`. That is one
-//! pass over the store per page view: fine for a demo, not for millions of sessions (a real
-//! service would keep a sorted set of last-seen times instead).
+//! Each view of the page takes a `count` (also sampled into the in-process live-sessions
+//! history, see [`crate::analytics`]) and reads up to `DEMO_ADMIN_SCAN_LIMIT` sessions
+//! (default 10,000) through the store's paged `scan`, once: each session's user key
+//! (`SESSION_USER_KEYS`), last activity (idle expiry minus idle timeout: every write and every
+//! page view slides the idle expiry) and login time give the per-user rows and the logins per
+//! minute. When the limit stops the scan the page says so, and the rows and logins cover the
+//! sessions read only. That is one pass over the store per page view: fine for a demo, not
+//! for millions of sessions (a real service would keep a sorted set of last-seen times and a
+//! login counter instead).
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use session_store::{sessions_of, Clock, Lifetime, Result, SessionSummary, SystemClock, Timestamp};
+use session_store::{sessions_of, Clock, Result, SessionSummary, SystemClock};
 
+use crate::analytics::Tally;
+pub use crate::analytics::{last_activity, HourChart, UserRow};
 use crate::state::AppState;
 
 /// Sessions fetched per `scan` page.
 const SCAN_PAGE: usize = 500;
+/// At most this many users are listed (the most recently active).
+pub const MAX_USER_ROWS: usize = 200;
 
 /// Everything on the admin page.
 #[derive(Debug, Clone)]
@@ -28,31 +35,23 @@ pub struct AdminStats {
     pub count: u64,
     /// The current user's sessions, oldest first.
     pub mine: Vec<SessionSummary>,
-    /// Users with recent activity, most recent first.
-    pub active: Vec<ActiveUser>,
-    /// The activity window.
+    /// Users with live sessions (among those read), most recent activity first, at most
+    /// [`MAX_USER_ROWS`].
+    pub users: Vec<UserRow>,
+    /// Users with live sessions among those read, listed or not.
+    pub users_total: usize,
+    /// Of those, the users active in the window.
+    pub users_active: usize,
+    /// The last hour, per minute.
+    pub chart: HourChart,
+    /// The activity window (`DEMO_ACTIVE_MINUTES`).
     pub window: Duration,
-    /// Sessions read to find active users.
+    /// Sessions read.
     pub scanned: usize,
+    /// The scan limit (`DEMO_ADMIN_SCAN_LIMIT`).
+    pub scan_limit: usize,
     /// Whether reading stopped at the limit.
     pub truncated: bool,
-}
-
-/// A user with recent activity.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveUser {
-    /// The user's name (`user.username`, else the user key).
-    pub name: String,
-    /// How many of their sessions were active in the window.
-    pub sessions: usize,
-    /// Their latest activity.
-    pub last_activity: Timestamp,
-}
-
-/// When a session last saw activity: its idle expiry minus its idle timeout.
-pub fn last_activity(lifetime: &Lifetime) -> Timestamp {
-    let idle_ms = u64::try_from(lifetime.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-    Timestamp(lifetime.idle_expires_at.as_millis().saturating_sub(idle_ms))
 }
 
 /// Gathers the admin page's figures for the user with key `user_key`.
@@ -60,61 +59,46 @@ pub async fn gather(state: &AppState, user_key: &str) -> Result<AdminStats> {
     let store = state.store();
     let config = state.config();
     let count = store.count().await?;
+    state.record_live(count);
     let mut mine = store.list_user(user_key).await?;
     mine.sort_by_key(|s| s.lifetime.created_at);
 
+    let now = SystemClock.now();
     let window = config.active_window;
-    let since = Timestamp(
-        SystemClock
-            .now()
-            .as_millis()
-            .saturating_sub(u64::try_from(window.as_millis()).unwrap_or(u64::MAX)),
-    );
-    let mut users: BTreeMap<String, ActiveUser> = BTreeMap::new();
-    let mut scanned = 0;
+    let mut tally = Tally::new(now, window);
     let mut stream = sessions_of(store, SCAN_PAGE);
     let mut truncated = false;
     while let Some(record) = stream.next().await {
-        if scanned == config.admin_scan_limit {
+        if tally.sessions() == config.admin_scan_limit {
             truncated = true;
             break;
         }
         let record = record?;
-        scanned += 1;
-        let Some(key) = state.user_key(&record.data) else {
-            continue;
-        };
-        let seen = last_activity(&record.lifetime);
-        if seen < since {
-            continue;
-        }
-        let name = record
-            .data
-            .get("user")
-            .and_then(|u| u.get("username"))
-            .and_then(|n| n.as_str())
-            .map_or_else(|| key.clone(), str::to_owned);
-        let entry = users.entry(key).or_insert(ActiveUser {
-            name,
-            sessions: 0,
-            last_activity: seen,
-        });
-        entry.sessions += 1;
-        entry.last_activity = entry.last_activity.max(seen);
+        let key = state.user_key(&record.data);
+        tally.add(&record, key);
     }
-    let mut active: Vec<ActiveUser> = users.into_values().collect();
-    active.sort_by(|a, b| {
-        b.last_activity
-            .cmp(&a.last_activity)
-            .then(a.name.cmp(&b.name))
-    });
+    let scanned = tally.sessions();
+    let start = tally.start();
+    let (mut users, logins) = tally.finish();
+    let users_total = users.len();
+    let users_active = users.iter().filter(|u| u.active).count();
+    users.truncate(MAX_USER_ROWS);
+    let chart = HourChart {
+        start,
+        live: state.history().per_minute(now),
+        logins,
+    };
     Ok(AdminStats {
         backend: store.backend(),
         count,
         mine,
-        active,
+        users,
+        users_total,
+        users_active,
+        chart,
         window,
         scanned,
+        scan_limit: config.admin_scan_limit,
         truncated,
     })
 }

@@ -8,10 +8,12 @@ use session_store::{parse_var, Error, Result};
 
 /// Default listening address.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3000";
-/// Default window for "active users" on the admin page.
+/// Default window in which a user counts as active on the admin page.
 pub const DEFAULT_ACTIVE_MINUTES: u64 = 15;
-/// Default cap on sessions the admin page reads to find active users.
+/// Default cap on the sessions the admin page reads (per view).
 pub const DEFAULT_ADMIN_SCAN_LIMIT: usize = 10_000;
+/// Default period of the cleanup task, in seconds.
+pub const DEFAULT_CLEANUP_SECONDS: u64 = 60;
 
 /// Settings of the demo service.
 ///
@@ -21,6 +23,7 @@ pub const DEFAULT_ADMIN_SCAN_LIMIT: usize = 10_000;
 /// | `secure_cookie` | `DEMO_SECURE_COOKIE` (`1`/`true`/`yes`, `0`/`false`/`no`) | off |
 /// | `active_window` | `DEMO_ACTIVE_MINUTES` | 15 |
 /// | `admin_scan_limit` | `DEMO_ADMIN_SCAN_LIMIT` | 10000 |
+/// | `cleanup_interval` | `DEMO_CLEANUP_SECONDS` (`0`: no cleanup task) | 60 |
 ///
 /// ```
 /// use session_demo::DemoConfig;
@@ -46,8 +49,12 @@ pub struct DemoConfig {
     pub secure_cookie: bool,
     /// A user is "active" on the admin page if one of their sessions saw activity this recently.
     pub active_window: Duration,
-    /// At most this many sessions are read to find the active users.
+    /// At most this many sessions are read per admin page view (for its users and logins);
+    /// the page says when it stopped there.
     pub admin_scan_limit: usize,
+    /// How often the binary purges expired sessions (`cleanup`) and then sets the
+    /// live-sessions gauge from `count`; `None`: never.
+    pub cleanup_interval: Option<Duration>,
 }
 
 impl Default for DemoConfig {
@@ -57,6 +64,7 @@ impl Default for DemoConfig {
             secure_cookie: false,
             active_window: Duration::from_secs(DEFAULT_ACTIVE_MINUTES * 60),
             admin_scan_limit: DEFAULT_ADMIN_SCAN_LIMIT,
+            cleanup_interval: Some(Duration::from_secs(DEFAULT_CLEANUP_SECONDS)),
         }
     }
 }
@@ -95,6 +103,9 @@ impl DemoConfig {
             }
             config.admin_scan_limit = limit;
         }
+        if let Some(seconds) = parse_var::<u64>(&lookup, "DEMO_CLEANUP_SECONDS")? {
+            config.cleanup_interval = (seconds > 0).then(|| Duration::from_secs(seconds));
+        }
         Ok(config)
     }
 }
@@ -117,6 +128,18 @@ mod tests {
         assert_eq!(config, DemoConfig::default());
         assert_eq!(config.addr.to_string(), DEFAULT_ADDR);
         assert!(!config.secure_cookie);
+        assert_eq!(config.cleanup_interval, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn cleanup_seconds_zero_turns_the_task_off() {
+        let config = DemoConfig::from_lookup(|n| (n == "DEMO_CLEANUP_SECONDS").then(|| "0".into()));
+        assert_eq!(config.unwrap().cleanup_interval, None);
+        let config = DemoConfig::from_lookup(|n| (n == "DEMO_CLEANUP_SECONDS").then(|| "5".into()));
+        assert_eq!(
+            config.unwrap().cleanup_interval,
+            Some(Duration::from_secs(5))
+        );
     }
 
     #[test]
@@ -126,6 +149,7 @@ mod tests {
             ("DEMO_ACTIVE_MINUTES", "0"),
             ("DEMO_ACTIVE_MINUTES", "ten"),
             ("DEMO_ADMIN_SCAN_LIMIT", "0"),
+            ("DEMO_CLEANUP_SECONDS", "-1"),
         ] {
             let err =
                 DemoConfig::from_lookup(|n| (n == name).then(|| value.to_owned())).unwrap_err();

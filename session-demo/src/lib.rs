@@ -16,8 +16,13 @@
 //! - **Login** rotates the session id (`rotate`), **logout** deletes the session, **log out
 //!   everywhere** is `delete_user` for the user key `SESSION_USER_KEYS` picks (default
 //!   `user.sub`, then `user.username`).
-//! - **Admin page** (role `admin`): live session `count`, your sessions from `list_user`
-//!   (handles and lifetimes, never tokens), and active users (see [`admin`]).
+//! - **Admin page** (role `admin`): live session `count`, a chart of live sessions and logins
+//!   per minute over the last hour (inline SVG drawn on the server, see [`chart`]), one row per
+//!   user with live sessions (see [`analytics`]), and your sessions from `list_user` (handles
+//!   and lifetimes, never tokens) (see [`admin`]).
+//! - **Metrics**: the binary meters its store (`session_store::metered`), installs the
+//!   Prometheus recorder and serves `GET /metrics` (see [`metrics`]); a periodic cleanup
+//!   (`DEMO_CLEANUP_SECONDS`) purges expired sessions and sets the live-sessions gauge.
 //!
 //! The app can also run in-process, on any store:
 //!
@@ -46,10 +51,13 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod analytics;
+pub mod chart;
 pub mod config;
 pub mod cookies;
 pub mod csrf;
 mod error;
+pub mod metrics;
 mod pages;
 pub mod routes;
 mod server;

@@ -7,6 +7,7 @@ use maud::{html, Markup, DOCTYPE};
 use session_store::{Session, Timestamp};
 
 use crate::admin::AdminStats;
+use crate::chart;
 use crate::csrf::FORM_FIELD;
 use crate::state::SessionUser;
 use crate::users::DEMO_USERS;
@@ -16,7 +17,9 @@ padding:0 1rem;color:#222}header{display:flex;gap:1rem;align-items:center;\
 border-bottom:1px solid #ccc;padding-bottom:.5rem}header form{margin-left:auto}\
 .notice{background:#e8f5e9;padding:.5rem 1rem}.error{background:#fdecea;padding:.5rem 1rem}\
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}\
-label{display:block;margin:.5rem 0}form.inline{display:inline}button{margin:.25rem 0}";
+label{display:block;margin:.5rem 0}form.inline{display:inline}button{margin:.25rem 0}\
+figure{margin:.5rem 0}figure svg{display:block;box-sizing:border-box;border:1px solid #ddd}\
+figcaption,.small{font-size:.85rem;color:#555}td.num{text-align:right}tr.idle td{color:#777}";
 
 /// A one-line message shown above a page after a redirect; chosen from a fixed set, so a
 /// query string never puts text of its own on the page.
@@ -145,13 +148,56 @@ pub fn login_refused(csrf: &str) -> Markup {
     )
 }
 
-/// The admin page.
+/// The admin page: the count, the last hour's chart, the users, your sessions.
 pub fn admin(user: &SessionUser, session: &Session, csrf: &str, stats: &AdminStats) -> Markup {
     let current = session.id().handle();
+    let minutes = stats.window.as_secs() / 60;
     let body = html! {
         h1 { "Sessions" }
         p { "Backend " code { (stats.backend) } ": "
             strong id="session-count" { (stats.count) } " live session(s)." }
+        @if stats.truncated {
+            p.error id="scan-capped" {
+                "Only the first " (stats.scanned) " sessions were read (the limit, "
+                code { "DEMO_ADMIN_SCAN_LIMIT" } " = " (stats.scan_limit)
+                "): the logins and the users below cover those sessions only."
+            }
+        }
+        h2 { "Last hour" }
+        figure id="activity" {
+            (chart::svg(&stats.chart))
+            figcaption {
+                "Logins: the live sessions by the minute of their login (exact, read from the \
+                 store, so they survive a restart; sessions that have ended no longer count). \
+                 Live sessions: the session count sampled by this process, by its cleanup task \
+                 (every " code { "DEMO_CLEANUP_SECONDS" } ") and on each view of this page, \
+                 kept in memory for an hour (a restart starts it afresh)."
+            }
+        }
+        (chart_data(stats))
+        h2 { "Users" }
+        p.small id="users-summary" {
+            (stats.users_total) " user(s) with live sessions, " (stats.users_active)
+            " active in the last " (minutes) " minutes; most recent activity first."
+            @if stats.users.len() < stats.users_total {
+                " Showing the first " (stats.users.len()) "."
+            }
+        }
+        table id="users" {
+            tr {
+                th { "User" } th { "Live sessions" } th { "Last activity" }
+                th { "First login" } th { "Last login" }
+            }
+            @for u in &stats.users {
+                tr class=(if u.active { "active" } else { "idle" }) {
+                    td.user { (u.name) }
+                    td.num { (u.sessions) }
+                    td { (ago(u.last_activity)) }
+                    td { (ago(u.first_login)) }
+                    td { (ago(u.last_login)) }
+                }
+            }
+        }
         h2 { "Your sessions" }
         table id="my-sessions" {
             tr { th { "Session" } th { "Started" } th { "Last activity" } th { "Expires" } }
@@ -165,21 +211,38 @@ pub fn admin(user: &SessionUser, session: &Session, csrf: &str, stats: &AdminSta
             }
         }
         (logout_everywhere(csrf))
-        h2 { "Active users (last " (stats.window.as_secs() / 60) " minutes)" }
-        table id="active-users" {
-            tr { th { "User" } th { "Sessions" } th { "Last activity" } }
-            @for u in &stats.active {
-                tr {
-                    td { (u.name) }
-                    td { (u.sessions) }
-                    td { (when(u.last_activity)) }
-                }
-            }
-        }
-        p { "From " (stats.scanned) " session(s) read"
+        p.small { "From " (stats.scanned) " session(s) read"
             @if stats.truncated { " (stopped at the limit, DEMO_ADMIN_SCAN_LIMIT)" } "." }
     };
     layout("Admin", Some(user), csrf, body)
+}
+
+/// The chart's numbers as a table, for whoever cannot see the chart: the minutes with data.
+fn chart_data(stats: &AdminStats) -> Markup {
+    let chart = &stats.chart;
+    let rows: Vec<(usize, Option<u64>, u64)> = (0..chart.buckets())
+        .map(|i| {
+            let live = chart.live.get(i).copied().flatten();
+            let logins = chart.logins.get(i).copied().unwrap_or(0);
+            (i, live, logins)
+        })
+        .filter(|(_, live, logins)| live.is_some() || *logins > 0)
+        .collect();
+    html! {
+        details id="chart-data" {
+            summary { "The chart's numbers (" (rows.len()) " minute(s) with data)" }
+            table {
+                tr { th { "Minute (UTC)" } th { "Live sessions" } th { "Logins" } }
+                @for (i, live, logins) in &rows {
+                    tr {
+                        td { (chart::clock(chart.bucket_start(*i))) }
+                        td.num { @match live { Some(n) => (n), None => "–" } }
+                        td.num { (logins) }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A page for an error status, with a way back.
@@ -204,12 +267,28 @@ pub fn error_page(status: StatusCode, message: &str) -> Markup {
 
 /// A timestamp as `2026-11-27T21:25:59Z (in 1h 59m)` / `(3m ago)`.
 fn when(at: Timestamp) -> String {
+    let (stamp, relative) = stamp_and_relative(at);
+    format!("{stamp} ({relative})")
+}
+
+/// A timestamp as `3m 5s ago`, in a `<time>` with the full stamp as its `datetime` and its
+/// tooltip.
+fn ago(at: Timestamp) -> Markup {
+    let (stamp, relative) = stamp_and_relative(at);
+    html! { time datetime=(stamp) title=(stamp) { (relative) } }
+}
+
+/// `2026-11-27T21:25:59Z` and `in 1h 59m` / `3m ago` / `just now`.
+fn stamp_and_relative(at: Timestamp) -> (String, String) {
     let time = UNIX_EPOCH + Duration::from_millis(at.as_millis());
-    let now = SystemTime::now();
-    let stamp = humantime::format_rfc3339_seconds(time);
+    let stamp = humantime::format_rfc3339_seconds(time).to_string();
     let rounded = |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs()));
-    match time.duration_since(now) {
-        Ok(ahead) => format!("{stamp} (in {})", rounded(ahead)),
-        Err(behind) => format!("{stamp} ({} ago)", rounded(behind.duration())),
-    }
+    let relative = match time.duration_since(SystemTime::now()) {
+        Ok(ahead) if ahead >= Duration::from_secs(1) => format!("in {}", rounded(ahead)),
+        Err(behind) if behind.duration() >= Duration::from_secs(1) => {
+            format!("{} ago", rounded(behind.duration()))
+        }
+        _ => "just now".to_owned(),
+    };
+    (stamp, relative)
 }

@@ -6,13 +6,14 @@
 //! | `POST /login` | check CSRF and password; rotate the session id; store the user |
 //! | `POST /logout` | check CSRF; delete the session; clear the cookie |
 //! | `POST /logout-everywhere` | check CSRF; `delete_user` for the current user |
-//! | `GET /admin` | role `admin` only: session count, your sessions, active users |
+//! | `GET /admin` | role `admin` only: session count, the last hour's chart (live sessions, logins), users, your sessions (see [`crate::admin`]) |
 //! | `GET /healthz` | `ok <backend>` when the store answers |
+//! | `GET /metrics` | the store's metrics in the Prometheus text format (see [`crate::metrics`]); 404 when no recorder was installed |
 
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{Form, Query, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -26,7 +27,7 @@ use session_store::{Clock, Session, SessionStoreExt, SystemClock};
 use crate::error::AppError;
 use crate::pages::{self, Notice};
 use crate::state::{csrf_token, AppState, SessionUser};
-use crate::{admin, cookies, csrf, users};
+use crate::{admin, cookies, csrf, metrics, users};
 
 type Handled = Result<Response, AppError>;
 
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .route("/logout-everywhere", post(logout_everywhere))
         .route("/admin", get(admin_page))
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_page))
         .fallback(not_found)
         .layer(middleware::map_response(security_headers))
         .with_state(state)
@@ -191,6 +193,20 @@ async fn admin_page(State(state): State<AppState>, headers: HeaderMap) -> Handle
 async fn healthz(State(state): State<AppState>) -> Handled {
     state.store().count().await?;
     Ok(format!("ok {}\n", state.store().backend()).into_response())
+}
+
+async fn metrics_page(State(state): State<AppState>) -> Response {
+    match state.metrics() {
+        Some(handle) => (
+            [(
+                CONTENT_TYPE,
+                HeaderValue::from_static(metrics::CONTENT_TYPE),
+            )],
+            handle.render(),
+        )
+            .into_response(),
+        None => not_found().await,
+    }
 }
 
 async fn not_found() -> Response {

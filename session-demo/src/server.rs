@@ -1,13 +1,18 @@
-//! Starting the service: configuration, store, listener, banner, graceful shutdown.
+//! Starting the service: configuration, metrics recorder, store, cleanup task, listener,
+//! banner, graceful shutdown.
 
 use std::future::Future;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
-use session_store::BackendConfig;
+use session_store::{BackendConfig, SessionStore};
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 
 use crate::config::DemoConfig;
+use crate::metrics;
 use crate::routes::router;
 use crate::state::AppState;
 use crate::users::{self, DEMO_CREDENTIALS};
@@ -35,9 +40,10 @@ pub enum ServeError {
     Serve(io::Error),
 }
 
-/// Runs the service as the binary does: settings from the environment, the store named by
-/// `SESSION_BACKEND`, the banner and `listening on http://…/` on stdout, until Ctrl-C or
-/// SIGTERM.
+/// Runs the service as the binary does: settings from the environment, the Prometheus
+/// recorder behind `GET /metrics` (see [`crate::metrics`]), the store named by
+/// `SESSION_BACKEND` (metered), the cleanup task (`DEMO_CLEANUP_SECONDS`), the banner and
+/// `listening on http://…/` on stdout, until Ctrl-C or SIGTERM.
 ///
 /// # Errors
 /// See [`ServeError`].
@@ -45,7 +51,24 @@ pub async fn run_from_env() -> Result<(), ServeError> {
     let config = DemoConfig::from_env().map_err(ServeError::Config)?;
     let backend = BackendConfig::from_env().map_err(ServeError::Config)?;
     let addr = config.addr;
-    let state = connect(backend, config).await?;
+    let cleanup_interval = config.cleanup_interval;
+    // Before the store reports anything: the recorder is the process's, once.
+    let recorder = match metrics::install() {
+        Ok(handle) => Some(handle),
+        Err(error) => {
+            tracing::warn!(%error, "no metrics recorder: GET /metrics is off");
+            None
+        }
+    };
+    let mut state = connect(backend, config).await?;
+    let mut tasks = Vec::new();
+    if let Some(handle) = recorder {
+        tasks.push(metrics::spawn_upkeep(handle.clone()));
+        state = state.with_metrics(handle);
+    }
+    if let Some(every) = cleanup_interval {
+        tasks.push(spawn_cleanup(state.clone(), every));
+    }
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
@@ -53,11 +76,16 @@ pub async fn run_from_env() -> Result<(), ServeError> {
         .local_addr()
         .map_err(|source| ServeError::Bind { addr, source })?;
     print_banner(&state, local);
-    serve(listener, state, shutdown_signal()).await
+    let served = serve(listener, state, shutdown_signal()).await;
+    for task in tasks {
+        task.abort();
+    }
+    served
 }
 
-/// Connects the store `backend` describes and builds the app's state over it, with the
-/// backend's user keys (what [`run_from_env`] does after reading the environment).
+/// Connects the store `backend` describes, wrapped in a `MeteredStore`
+/// (`session_store::metered`), and builds the app's state over it, with the backend's user
+/// keys (what [`run_from_env`] does after reading the environment).
 ///
 /// # Errors
 /// [`ServeError::Store`] when the store cannot be reached.
@@ -68,7 +96,39 @@ pub async fn connect(backend: BackendConfig, config: DemoConfig) -> Result<AppSt
         .await
         .map_err(ServeError::Store)?
         .into_dyn();
-    Ok(AppState::new(store, &session_config, config))
+    Ok(AppState::new(
+        session_store::metered(store),
+        &session_config,
+        config,
+    ))
+}
+
+/// Every `every` (first after one period): `cleanup`, then `count`, which sets the
+/// live-sessions gauge (`session_store::metrics::cleanup_and_count`) and is sampled into the
+/// admin chart's history ([`AppState::record_live`]). A failed pass is logged and the next one
+/// runs as planned.
+fn spawn_cleanup(state: AppState, every: Duration) -> JoinHandle<()> {
+    let store: Arc<dyn SessionStore> = state.store_arc();
+    tokio::spawn(async move {
+        let start = tokio::time::Instant::now() + every;
+        let mut ticks = tokio::time::interval_at(start, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match session_store::metrics::cleanup_and_count(&*store).await {
+                Ok((report, live)) => {
+                    state.record_live(live);
+                    tracing::debug!(
+                        removed = report.removed,
+                        repaired = report.repaired,
+                        live,
+                        "session cleanup"
+                    );
+                }
+                Err(error) => tracing::warn!(%error, "session cleanup failed"),
+            }
+        }
+    })
 }
 
 /// Serves the demo on `listener` until `shutdown` completes, then finishes the requests in
@@ -131,4 +191,35 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use session_store::memory::MemoryStore;
+    use session_store::{
+        Clock as _, SessionConfig, SessionData, SessionStoreExt as _, SystemClock,
+    };
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_cleanup_task_samples_the_live_count_into_the_history() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+        store.create(SessionData::new()).await.unwrap();
+        store.create(SessionData::new()).await.unwrap();
+        let state = AppState::new(store, &SessionConfig::default(), DemoConfig::default());
+        let task = spawn_cleanup(state.clone(), Duration::from_millis(20));
+        let sampled = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let minutes = state.history().per_minute(SystemClock.now());
+                if let Some(live) = minutes.into_iter().flatten().next_back() {
+                    return live;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        task.abort();
+        assert_eq!(sampled.expect("a sample within 10 s"), 2);
+    }
 }

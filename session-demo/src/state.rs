@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::http::{HeaderMap, HeaderValue};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 use serde_json::json;
 use session_store::{
@@ -11,6 +12,7 @@ use session_store::{
     SessionStoreExt, SystemClock,
 };
 
+use crate::analytics::SharedHistory;
 use crate::config::DemoConfig;
 use crate::cookies::{self, CookieId};
 use crate::csrf;
@@ -22,12 +24,14 @@ pub struct AppState {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Inner {
     store: Arc<dyn SessionStore>,
     user_keys: Vec<String>,
     idle_timeout: std::time::Duration,
     config: DemoConfig,
+    metrics: Option<PrometheusHandle>,
+    history: SharedHistory,
 }
 
 impl AppState {
@@ -40,8 +44,33 @@ impl AppState {
                 user_keys: session.user_keys.clone(),
                 idle_timeout: session.idle_timeout,
                 config,
+                metrics: None,
+                history: SharedHistory::default(),
             }),
         }
+    }
+
+    /// The same state, with `GET /metrics` rendering `handle`'s recorder (see
+    /// [`crate::metrics`]).
+    pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        Arc::make_mut(&mut self.inner).metrics = Some(handle);
+        self
+    }
+
+    /// The Prometheus recorder `GET /metrics` renders, if one was installed.
+    pub fn metrics(&self) -> Option<&PrometheusHandle> {
+        self.inner.metrics.as_ref()
+    }
+
+    /// The live session counts of the last hour, sampled by this process (see
+    /// [`crate::analytics`]). Clones of the state share it.
+    pub fn history(&self) -> &SharedHistory {
+        &self.inner.history
+    }
+
+    /// Records a live session count (`count`'s answer) taken now in [`Self::history`].
+    pub fn record_live(&self, live: u64) {
+        self.inner.history.record(SystemClock.now(), live);
     }
 
     /// The session store.

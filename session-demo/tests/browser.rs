@@ -141,3 +141,63 @@ async fn log_out_everywhere_ends_the_users_session_in_another_browser() {
         browser.close().await;
     }
 }
+
+#[tokio::test]
+async fn the_admin_page_charts_the_last_hour_and_lists_the_users() {
+    let _serial = SERIAL.lock().await;
+    // The cleanup task samples the live count every second (as well as each admin page view).
+    let demo = DemoProcess::start(&[("DEMO_CLEANUP_SECONDS", "1".to_owned())]);
+    let driver = Chromedriver::start();
+    let admin = driver.browser().await;
+    let alice = driver.browser().await;
+    let bob = driver.browser().await;
+
+    alice.login(demo.url(), "alice", "demo-alice").await;
+    bob.login(demo.url(), "bob", "demo-bob").await;
+    admin.login(demo.url(), "aaron", "demo-aaron").await;
+    // Tall enough for the chart and the users table in one screenshot.
+    admin.set_window_size(1000, 1250).await;
+    admin.goto(&demo.at("/admin")).await;
+    assert_eq!(admin.text("#session-count").await, "3");
+
+    let chart = admin.wait_for("svg#activity-chart").await;
+    assert!(
+        chart.is_displayed().await.expect("is displayed"),
+        "the chart is shown"
+    );
+    let (x, y, width, height) = chart.rectangle().await.expect("the chart's rectangle");
+    println!("chart at ({x}, {y}), {width} x {height} CSS px");
+    assert!(width > 300.0 && height > 100.0, "{width} x {height}");
+    // The page scales the 720 x 280 drawing to its width, keeping the aspect ratio.
+    assert!(
+        (width / height - 720.0 / 280.0).abs() < 0.1,
+        "{width} x {height}"
+    );
+    let label = chart.attr("aria-label").await.unwrap().expect("aria-label");
+    assert!(label.contains("3 login(s) in the last hour"), "{label}");
+    assert!(admin.has("svg#activity-chart rect.login-bar").await);
+    assert!(admin.has("svg#activity-chart circle.live-point").await);
+    // The chart's own text is drawn as text (legend, title).
+    let drawn = admin.text("svg#activity-chart").await;
+    assert!(drawn.contains("Logins per minute"), "{drawn}");
+
+    // One row per user, the most recently active (aaron, who is looking) first.
+    let users = admin.text("#users").await;
+    let order: Vec<&str> = users
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|name| ["aaron", "alice", "bob"].contains(name))
+        .collect();
+    assert_eq!(order, ["aaron", "bob", "alice"], "{users}");
+
+    let page = admin.screenshot("admin-analytics").await;
+    println!("admin page screenshot: {}", page.display());
+    let chart_only = admin
+        .screenshot_element("svg#activity-chart", "admin-chart")
+        .await;
+    println!("chart screenshot: {}", chart_only.display());
+    assert!(page.is_file() && chart_only.is_file());
+    for browser in [admin, alice, bob] {
+        browser.close().await;
+    }
+}

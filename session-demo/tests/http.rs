@@ -15,7 +15,8 @@ use session_demo::cookies::COOKIE_NAME;
 use session_demo::{app, connect, AppState, DemoConfig};
 use session_store::memory::MemoryStore;
 use session_store::{
-    BackendConfig, ManualClock, SessionConfig, SessionId, SessionStore, SessionStoreExt,
+    BackendConfig, Clock as _, ManualClock, SessionConfig, SessionId, SessionStore,
+    SessionStoreExt, SystemClock,
 };
 use tower::ServiceExt as _;
 
@@ -423,6 +424,17 @@ async fn logout_everywhere_ends_only_that_users_sessions() {
 }
 
 #[tokio::test]
+async fn metrics_are_not_served_without_a_recorder() {
+    // The binary installs the Prometheus recorder (tests/metrics.rs scrapes it); an app built
+    // without one has no /metrics page.
+    let demo = Demo::new();
+    assert_eq!(
+        demo.get("/metrics", None).await.status,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
 async fn the_admin_page_is_for_admins_and_shows_no_tokens() {
     let demo = Demo::new();
     let anonymous = demo.get("/admin", None).await;
@@ -450,7 +462,120 @@ async fn the_admin_page_is_for_admins_and_shows_no_tokens() {
         "aaron's other session is listed"
     );
     assert!(page.body.contains("(this one)"));
-    assert!(page.body.contains("<td>alice</td>") && page.body.contains("<td>aaron</td>"));
+    assert!(
+        page.body.contains(r#"<td class="user">alice</td>"#)
+            && page.body.contains(r#"<td class="user">aaron</td>"#)
+    );
+}
+
+/// The `<tr>` of `user` in the admin page's users table.
+fn user_row<'p>(page: &'p str, user: &str) -> &'p str {
+    let table = &page[page.find(r#"<table id="users">"#).expect("the users table")..];
+    let table = &table[..table.find("</table>").unwrap()];
+    let cell = format!(r#"<td class="user">{user}</td>"#);
+    let at = table
+        .find(&cell)
+        .unwrap_or_else(|| panic!("a row for {user}: {table}"));
+    let start = table[..at].rfind("<tr").unwrap();
+    let end = at + table[at..].find("</tr>").unwrap();
+    &table[start..end]
+}
+
+#[tokio::test]
+async fn the_admin_page_charts_the_last_hour_and_lists_each_user() {
+    let session = SessionConfig::default();
+    let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::new());
+    let state = AppState::new(store, &session, DemoConfig::default());
+    let demo = Demo::over(state.clone());
+    let alice = demo.logged_in("alice", "demo-alice").await;
+    let aaron = demo.logged_in("aaron", "demo-aaron").await;
+    let _anonymous = demo.visit().await;
+    let page = demo.get("/admin", Some(&aaron)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+
+    // The chart: an inline SVG with its accessible name, title and legend, the two logins as
+    // bars and the count this view sampled as a dot.
+    let svg_at = body.find("<svg").expect("an inline <svg>");
+    let svg = &body[svg_at..svg_at + body[svg_at..].find("</svg>").unwrap()];
+    assert!(svg.contains(r#"id="activity-chart""#) && svg.contains(r#"role="img""#));
+    assert!(
+        svg.contains(r#"aria-label="Live sessions and logins, last hour (per minute, UTC): 2 login(s) in the last hour"#),
+        "{svg}"
+    );
+    assert!(svg.contains("<title>Live sessions and logins, last hour"));
+    assert!(svg.contains("Logins per minute") && svg.contains("Live sessions (sampled)"));
+    assert!(svg.contains(r#"class="login-bar""#));
+    assert!(
+        svg.contains("live sessions 3 at the latest sample"),
+        "{svg}"
+    );
+    assert!(svg.contains(r#"class="live-point""#));
+    assert!(!svg.contains("<script") && !body.contains("<script"));
+    let now = SystemClock.now();
+    assert_eq!(
+        state
+            .history()
+            .per_minute(now)
+            .into_iter()
+            .flatten()
+            .next_back(),
+        Some(3),
+        "the page view sampled the count into the history"
+    );
+    assert!(!body.contains(r#"id="scan-capped""#));
+
+    // One row per user with live sessions (the anonymous session has none), the most recent
+    // activity first: aaron's page view came after alice's login.
+    assert!(body.contains("2 user(s) with live sessions, 2 active in the last 15 minutes"));
+    let (aaron_row, alice_row) = (user_row(body, "aaron"), user_row(body, "alice"));
+    assert!(body.find(aaron_row).unwrap() < body.find(alice_row).unwrap());
+    for row in [aaron_row, alice_row] {
+        assert!(row.starts_with(r#"<tr class="active">"#), "{row}");
+        assert!(
+            row.contains(r#"<td class="num">1</td>"#),
+            "one live session: {row}"
+        );
+        assert_eq!(
+            row.matches("<time datetime=").count(),
+            3,
+            "activity, logins: {row}"
+        );
+    }
+    assert!(!body.contains("bob"));
+
+    // A second login of alice's: two sessions in her row.
+    let _alice_phone = demo.logged_in("alice", "demo-alice").await;
+    let page = demo.get("/admin", Some(&aaron)).await;
+    assert!(user_row(&page.body, "alice").contains(r#"<td class="num">2</td>"#));
+    assert!(page.body.contains(": 3 login(s) in the last hour"));
+    for token in [&alice, &aaron] {
+        assert!(!page.body.contains(token.as_str()), "no token on the page");
+    }
+}
+
+#[tokio::test]
+async fn the_admin_page_says_when_the_scan_stopped_at_its_limit() {
+    let config = DemoConfig {
+        admin_scan_limit: 2,
+        ..DemoConfig::default()
+    };
+    let demo = Demo::with(MemoryStore::new(), config);
+    demo.logged_in("alice", "demo-alice").await;
+    demo.logged_in("bob", "demo-bob").await;
+    let aaron = demo.logged_in("aaron", "demo-aaron").await;
+    let page = demo.get("/admin", Some(&aaron)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page
+        .body
+        .contains(r#"<strong id="session-count">3</strong>"#));
+    assert!(page.body.contains(r#"id="scan-capped""#), "{}", page.body);
+    assert!(page.body.contains("Only the first 2 sessions were read"));
+    assert!(page
+        .body
+        .contains("From 2 session(s) read (stopped at the limit"));
+    let rows = page.body.matches(r#"<td class="user">"#).count();
+    assert_eq!(rows, 2, "users of the sessions read only");
 }
 
 #[tokio::test]

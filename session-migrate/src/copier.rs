@@ -5,7 +5,7 @@ use std::time::Duration;
 use session_core::{Error, Result};
 use tokio::task::JoinHandle;
 
-use crate::progress::CopyProgress;
+use crate::progress::{CopyProgress, COPIED_TOTAL, REMAINING};
 use crate::store::{MigratingStore, Moved};
 
 impl MigratingStore {
@@ -25,7 +25,10 @@ impl MigratingStore {
             };
             let _id = inner.locks.lock(&id).await;
             match inner.move_id(&id).await? {
-                Moved::Copied => state.progress.copied += 1,
+                Moved::Copied => {
+                    state.progress.copied += 1;
+                    self.report_copied(1);
+                }
                 Moved::AlreadyInNew => state.progress.already_in_new += 1,
                 Moved::NotInOld => state.progress.vanished += 1,
             }
@@ -33,11 +36,30 @@ impl MigratingStore {
         state.cursor = page.next;
         state.progress.remaining = inner.old.count().await?;
         state.progress.complete = state.progress.remaining == 0;
+        self.report_remaining(state.progress.remaining);
         if state.progress.complete {
             // Expired leftovers are not sessions any more; purge them so `old` is empty.
             inner.old.cleanup().await?;
         }
         Ok(state.progress)
+    }
+
+    /// Adds `copied` to `session_migrate_copied_total` (see [`CopyProgress`]).
+    fn report_copied(&self, copied: u64) {
+        let (from, to) = self.metric_labels();
+        metrics::counter!(COPIED_TOTAL, "store" => "migrating", "from" => from, "to" => to)
+            .increment(copied);
+    }
+
+    /// Sets `session_migrate_remaining` (see [`CopyProgress`]).
+    fn report_remaining(&self, remaining: u64) {
+        let (from, to) = self.metric_labels();
+        metrics::gauge!(REMAINING, "store" => "migrating", "from" => from, "to" => to)
+            .set(remaining as f64);
+    }
+
+    fn metric_labels(&self) -> (&'static str, &'static str) {
+        (self.inner.old.backend(), self.inner.new.backend())
     }
 
     /// Progress so far, without moving anything.

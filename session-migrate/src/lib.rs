@@ -12,7 +12,10 @@
 //!   moved during an iteration may be yielded twice: dedupe by handle, as the contract allows);
 //! - [`MigratingStore::copy_batch`] (or [`MigratingStore::spawn_copier`]) moves the rest in
 //!   the background, resumably and idempotently, keeping each session's remaining idle and
-//!   absolute lifetime; [`MigratingStore::is_complete`] says when `old` is empty.
+//!   absolute lifetime; [`MigratingStore::is_complete`] says when `old` is empty. Its
+//!   progress also goes to the `metrics` facade: the counter [`COPIED_TOTAL`]
+//!   (`session_migrate_copied_total`) and the gauge [`REMAINING`] (`session_migrate_remaining`),
+//!   labelled `store="migrating"`, `from` and `to` (the backends' names).
 //!
 //! Both stores must read the same clock. Moves are serialised per id inside this process, so
 //! run the migration from the process that owns `old` (for an in-memory `old`, that is the
@@ -44,5 +47,5 @@ mod locks;
 mod progress;
 mod store;
 
-pub use progress::CopyProgress;
+pub use progress::{CopyProgress, COPIED_TOTAL, REMAINING};
 pub use store::MigratingStore;

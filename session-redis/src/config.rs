@@ -1,6 +1,7 @@
 //! `RedisConfig`: connection settings and key mode, from the environment.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
@@ -21,6 +22,8 @@ pub const DEFAULT_RECONNECT_RETRIES: usize = 2;
 /// | `port` | `REDIS_PORT` | 6379 |
 /// | `db` | `REDIS_DB` | 0 |
 /// | `tls`, and the above | `REDIS_URL` (`redis://` or `rediss://`; overrides the parts) | off |
+/// | `tls` | `REDIS_TLS` (`true`/`false`; the URL's scheme wins) | off |
+/// | `tls_ca_file` | `REDIS_TLS_CA_FILE` (PEM; trusted instead of the public roots) | none |
 /// | `username` | `REDIS_USERNAME` (ACL user; the URL's wins) | none |
 /// | `password` | `REDIS_PASSWORD` (the URL's wins) | none |
 /// | `connect_timeout` | `REDIS_CONNECT_TIMEOUT_MS` | 2000 |
@@ -30,6 +33,21 @@ pub const DEFAULT_RECONNECT_RETRIES: usize = 2;
 /// | `session` | `SESSION_TTL`, `SESSION_KEY_PREFIX`, … ([`SessionConfig`]) | |
 ///
 /// `Debug` prints `password: <redacted>`; errors name the variable, never a secret.
+///
+/// # TLS
+///
+/// `rediss://` (or `REDIS_TLS=true`) connects with TLS, through rustls; it needs the crate's
+/// `tls` feature. The server's certificate must name the host connected to and chain to a
+/// trusted root: by default the public web PKI roots built into the client (`webpki-roots`),
+/// which is what managed services (ElastiCache, Memorystore, Azure Cache, Upstash, …) use.
+/// For a server whose certificate a private CA signed, set `tls_ca_file`
+/// (`REDIS_TLS_CA_FILE`) to that CA's certificate (PEM, one or more): it is then the only
+/// root trusted. A certificate that does not verify fails the connection with a
+/// non-retryable [`Error::Backend`] whose source, [`TlsRejected`](crate::error::TlsRejected),
+/// names the certificate problem; an unreadable CA file, or one without a PEM certificate,
+/// is an [`Error::Config`] naming `REDIS_TLS_CA_FILE`. Client certificates (mutual TLS) are
+/// not supported. The first TLS connection installs rustls's *ring* crypto provider as the
+/// process default, unless the application installed one before.
 ///
 /// ```
 /// use session_redis::RedisConfig;
@@ -54,6 +72,9 @@ pub struct RedisConfig {
     pub db: i64,
     /// Connect with TLS (`rediss://`); needs the crate's `tls` feature.
     pub tls: bool,
+    /// The CA certificate(s) (PEM file) to trust for TLS instead of the public roots: for
+    /// servers whose certificate a private CA signed. Only with `tls`.
+    pub tls_ca_file: Option<PathBuf>,
     /// ACL user name.
     pub username: Option<String>,
     /// Password (of `username`, or of the default user).
@@ -78,6 +99,7 @@ impl Default for RedisConfig {
             port: 6379,
             db: 0,
             tls: false,
+            tls_ca_file: None,
             username: None,
             password: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -96,6 +118,7 @@ impl fmt::Debug for RedisConfig {
             .field("port", &self.port)
             .field("db", &self.db)
             .field("tls", &self.tls)
+            .field("tls_ca_file", &self.tls_ca_file)
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| Redacted))
             .field("connect_timeout", &self.connect_timeout)
@@ -150,6 +173,12 @@ impl RedisConfig {
         if let Some(hash) = parse_var::<bool>(&lookup, "SESSION_HASH_IDS")? {
             c.hash_ids = hash;
         }
+        if let Some(tls) = parse_var::<bool>(&lookup, "REDIS_TLS")? {
+            c.tls = tls;
+        }
+        c.tls_ca_file = lookup("REDIS_TLS_CA_FILE")
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from);
         if let Some(url) = lookup("REDIS_URL").filter(|u| !u.trim().is_empty()) {
             c.apply_url(url.trim())?;
         }
@@ -192,12 +221,23 @@ impl RedisConfig {
         Ok(())
     }
 
-    /// What the `redis` client connects to.
+    /// What the `redis` client connects to; with `tls_ca_file`, it carries that CA as the
+    /// only trusted root (`redis::Client::open` keeps it).
+    ///
+    /// # Errors
+    /// [`Error::Config`]: `rediss://` without the `tls` feature, a CA file without TLS, or a
+    /// CA file that cannot be read or holds no PEM certificate.
     pub fn connection_info(&self) -> Result<ConnectionInfo> {
         if self.tls && !cfg!(feature = "tls") {
             return Err(Error::config(
                 "REDIS_URL",
                 "rediss:// needs session-redis built with its `tls` feature",
+            ));
+        }
+        if self.tls_ca_file.is_some() && !self.tls {
+            return Err(Error::config(
+                "REDIS_TLS_CA_FILE",
+                "set, but the connection is not TLS: use rediss:// (or REDIS_TLS=true)",
             ));
         }
         let scheme = if self.tls { "rediss" } else { "redis" };
@@ -219,7 +259,70 @@ impl RedisConfig {
             settings = settings.set_password(password);
         }
         info = info.set_redis_settings(settings);
+        #[cfg(feature = "tls")]
+        if self.tls {
+            info = tls::with_roots(info, self.tls_ca_file.as_deref())?;
+        }
         Ok(info)
+    }
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    use std::path::Path;
+
+    use redis::ConnectionInfo;
+    use session_core::{Error, Result};
+
+    const VARIABLE: &str = "REDIS_TLS_CA_FILE";
+
+    /// `info` with `ca_file` as its only trusted root (none: the client's built-in roots).
+    /// Also makes sure rustls has a crypto provider.
+    pub(super) fn with_roots(
+        info: ConnectionInfo,
+        ca_file: Option<&Path>,
+    ) -> Result<ConnectionInfo> {
+        install_crypto_provider();
+        let Some(path) = ca_file else {
+            return Ok(info);
+        };
+        let shown = path.display();
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::config(VARIABLE, format!("cannot read {shown}: {e}")))?;
+        // rustls skips what is not a certificate: a file without one would silently trust
+        // nothing, and every server would fail as "unknown issuer".
+        if !pem
+            .windows(CERT_HEADER.len())
+            .any(|w| w == CERT_HEADER.as_bytes())
+        {
+            return Err(Error::config(
+                VARIABLE,
+                format!("no PEM certificate ({CERT_HEADER}) in {shown}"),
+            ));
+        }
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        };
+        // The client's message names the PEM problem; a CA certificate holds no secret.
+        let client = redis::Client::build_with_tls(info, certificates).map_err(|e| {
+            Error::config(
+                VARIABLE,
+                format!("not a usable CA certificate file ({shown}): {e}"),
+            )
+        })?;
+        Ok(client.get_connection_info().clone())
+    }
+
+    const CERT_HEADER: &str = "-----BEGIN CERTIFICATE-----";
+
+    /// The `redis` crate builds its rustls config with the process-wide default provider,
+    /// and enables none itself: install *ring* unless the application installed one.
+    fn install_crypto_provider() {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race to another installer is fine: any provider will do.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
     }
 }
 
@@ -313,6 +416,75 @@ mod tests {
         let shown = format!("{c:?}");
         assert!(shown.contains("password: Some(<redacted>)"), "{shown}");
         assert!(!shown.contains("hunter2"));
+    }
+
+    #[test]
+    fn tls_settings() {
+        let c = from(&[
+            ("REDIS_TLS", "true"),
+            ("REDIS_TLS_CA_FILE", "/etc/ssl/private-ca.pem"),
+        ])
+        .unwrap();
+        assert!(c.tls);
+        assert_eq!(
+            c.tls_ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ssl/private-ca.pem"))
+        );
+        assert!(format!("{c:?}").contains("private-ca.pem"));
+        // The URL's scheme wins over REDIS_TLS.
+        let c = from(&[("REDIS_TLS", "true"), ("REDIS_URL", "redis://h:1/0")]).unwrap();
+        assert!(!c.tls);
+        let err = from(&[("REDIS_TLS", "maybe")]).unwrap_err();
+        assert!(err.to_string().contains("REDIS_TLS"), "{err}");
+
+        let c = from(&[("REDIS_TLS_CA_FILE", "/etc/ssl/private-ca.pem")]).unwrap();
+        let err = c.connection_info().unwrap_err();
+        assert!(
+            matches!(&err, Error::Config { variable, .. } if variable == "REDIS_TLS_CA_FILE"),
+            "{err:?}"
+        );
+    }
+
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn rediss_without_the_feature_is_a_config_error() {
+        let c = from(&[("REDIS_URL", "rediss://h:1/0")]).unwrap();
+        let err = c.connection_info().unwrap_err();
+        assert!(err.to_string().contains("`tls` feature"), "{err}");
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn unusable_ca_files_are_config_errors() {
+        let dir = std::env::temp_dir().join(format!("session-redis-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(
+            &empty,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let garbled = dir.join("garbled.pem");
+        std::fs::write(
+            &garbled,
+            "-----BEGIN CERTIFICATE-----\n!!notbase64!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        for path in [dir.join("missing.pem"), empty, garbled] {
+            let c = RedisConfig {
+                tls: true,
+                tls_ca_file: Some(path.clone()),
+                ..RedisConfig::default()
+            };
+            let err = c.connection_info().unwrap_err();
+            let text = err.to_string();
+            assert!(
+                matches!(&err, Error::Config { variable, .. } if variable == "REDIS_TLS_CA_FILE"),
+                "{path:?}: {err:?}"
+            );
+            assert!(text.contains(&path.display().to_string()), "{text}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

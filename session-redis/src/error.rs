@@ -19,8 +19,16 @@ const RETRYABLE_CODES: [&str; 7] = [
 ];
 
 /// Maps a client error: unreachable / dropped / timed out / transient server states become
-/// [`Error::Unavailable`] (retryable), every other server answer [`Error::Backend`].
+/// [`Error::Unavailable`] (retryable), every other server answer [`Error::Backend`]. A TLS
+/// certificate the client rejected is [`Error::Backend`] too, with [`TlsRejected`] as its
+/// source: retrying cannot fix it.
 pub fn to_store_error(backend: &'static str, err: RedisError) -> Error {
+    if rejected_certificate(&err) {
+        return Error::Backend {
+            backend,
+            source: Box::new(TlsRejected { source: err }),
+        };
+    }
     if is_transient(&err) {
         Error::Unavailable {
             backend,
@@ -57,6 +65,65 @@ fn is_transient(err: &RedisError) -> bool {
         || err
             .code()
             .is_some_and(|code| RETRYABLE_CODES.contains(&code))
+}
+
+/// The server's TLS certificate did not verify (not signed by a trusted CA, not valid for the
+/// host name, expired, …). The message says where trust comes from; the source is the client
+/// error naming the certificate problem.
+#[derive(Debug, Clone)]
+pub struct TlsRejected {
+    source: RedisError,
+}
+
+impl fmt::Display for TlsRejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "TLS: the server's certificate was rejected ({}); rediss:// trusts the public \
+             web roots, or only the CA in REDIS_TLS_CA_FILE when that is set",
+            self.source
+        )
+    }
+}
+
+impl std::error::Error for TlsRejected {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Whether rustls refused the server's certificate on this client's own connection. Its
+/// error sits inside the `io::Error` the TLS stream failed with, which `redis` keeps behind
+/// an `Arc`; neither shows its inner error through `source()`, so each layer is opened by
+/// type. Other errors carried inside an `io::Error` (a Sentinel connection's discovery
+/// errors) are left alone: they keep their own mapping.
+#[cfg(feature = "tls")]
+fn rejected_certificate(err: &RedisError) -> bool {
+    use std::error::Error as StdError;
+    use std::sync::Arc;
+
+    let is_rejection = |e: &(dyn StdError + 'static)| {
+        e.downcast_ref::<rustls::Error>()
+            .is_some_and(|tls| matches!(tls, rustls::Error::InvalidCertificate(_)))
+    };
+    let mut next: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = next {
+        if let Some(shared) = e.downcast_ref::<Arc<dyn StdError + Send + Sync>>() {
+            next = Some(&**shared);
+        } else if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.get_ref().is_some_and(|inner| is_rejection(inner));
+        } else if is_rejection(e) {
+            return true;
+        } else {
+            next = e.source();
+        }
+    }
+    false
+}
+
+#[cfg(not(feature = "tls"))]
+fn rejected_certificate(_: &RedisError) -> bool {
+    false
 }
 
 /// A round trip took longer than the store's deadline (connect + response timeout): the

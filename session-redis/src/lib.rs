@@ -17,7 +17,7 @@
 //!   reading only the first bytes of the value for the metadata. The version, a hash of the
 //!   stored bytes, therefore survives a refresh, and a rewrite by any writer, the existing
 //!   service included, makes a stale save fail with `Conflict`.
-//! - Indexes (`{prefix}~exp`, `{prefix}~user:{hex}`, see [`keys`]) make `count` and per-user
+//! - Indexes (`{prefix}~exp`, `{prefix}~user:{tag}`, see [`keys`]) make `count` and per-user
 //!   listing and revocation cheap; every multi-key write is one Lua script ([`scripts`]).
 //! - `hash_ids` keys sessions by the SHA-256 of the token, so no token is stored at all.
 //! - **Sessions another writer stores** (the existing service's `SETEX`) load, refresh and

@@ -68,3 +68,36 @@ async fn cleanup_reindexes_sessions_of_the_old_layout() {
     let old_index: bool = con.exists(format!("session:~user:{old_hex}")).unwrap();
     assert!(!old_index, "the old index entry went with the rewrite");
 }
+
+#[tokio::test]
+async fn rotating_an_old_layout_session_indexes_it_under_the_current_name() {
+    let server = RedisServer::start();
+    let store = store_on(
+        &server,
+        SessionConfig::default(),
+        false,
+        Arc::new(SystemClock),
+    )
+    .await;
+    let mut con = server.connection();
+    let user = "pia-7f3c9a2e-4b1d-4e8f-9a6c-2d5e8b1f0c3a";
+    let old_hex = hex::encode(user);
+    let id = SessionId::generate();
+    let now = SystemClock.now().as_millis();
+    let data = serde_json::to_string(&seed_data("pia")).unwrap();
+    let value = format!(
+        r#"{{"__session__":{{"c":{now},"t":7200000,"e":{},"a":0,"w":7,"u":"{old_hex}"}},{}"#,
+        now + 7_200_000,
+        &data[1..]
+    );
+    let _: () = con
+        .set_ex(format!("session:{}", id.expose_token()), &value, 7200)
+        .unwrap();
+
+    let rotated = store.rotate(&id).await.unwrap().expect("rotated");
+    assert!(store.get(&id).await.unwrap().is_none());
+    let listed = store.list_user(user).await.unwrap();
+    assert_eq!(listed.len(), 1, "found by its user without a cleanup");
+    assert_eq!(listed[0].handle, rotated.id().handle());
+    assert_eq!(store.delete_user(user).await.unwrap(), 1);
+}

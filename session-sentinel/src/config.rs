@@ -51,6 +51,7 @@ pub enum Durability {
 /// | `revoke_durability` | `REDIS_WAIT_REPLICAS_REVOKE` (0 = async) | 1 replica |
 /// | both `WAIT` timeouts | `REDIS_WAIT_TIMEOUT_MS` | 250 |
 /// | `redis` | everything [`RedisConfig`] reads (`REDIS_DB`, `REDIS_USERNAME`, `REDIS_PASSWORD`, timeouts, `SESSION_*`) except the address, which the Sentinels give | |
+/// | `redis.tls`, `redis.tls_ca_file` | `REDIS_TLS`, `REDIS_TLS_CA_FILE` (feature `tls`): TLS to the Sentinels and the data nodes alike | off |
 ///
 /// `save_durability` covers every `put` (so `create`, `set`, `save`, `import`) and `refresh`;
 /// `revoke_durability` covers `delete`, `delete_user` and `rotate`, whose loss brings a

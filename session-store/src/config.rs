@@ -55,7 +55,8 @@ pub enum BackendConfig {
 }
 
 /// A connected store, by backend: for tools that need more than the [`SessionStore`] trait
-/// (server statistics, bulk copies). Services use [`Store::into_dyn`].
+/// (server statistics, bulk copies). Services use [`Store::into_dyn`] (not metered: wrap it
+/// with `session_store::metered`, feature `metrics`, as `from_env` and `from_url` do).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum Store {

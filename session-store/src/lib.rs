@@ -17,6 +17,17 @@
 //! named but not compiled in is an [`Error::Config`] naming `SESSION_BACKEND` and the feature
 //! to enable. [`from_url`] does the same from one URL (see [`BackendConfig::from_url_lookup`]).
 //!
+//! With the default feature `metrics`, [`from_env`] and [`from_url`] return the store wrapped
+//! in a [`MeteredStore`](metrics::MeteredStore): every call is counted
+//! (`session_store_calls_total{backend, op, outcome}`) and timed
+//! (`session_store_call_seconds{backend, op}`), and each `count` sets
+//! `session_store_live_sessions{backend}`, through the [`metrics`](https://docs.rs/metrics)
+//! facade. Nothing is exported until the application installs a recorder (for Prometheus,
+//! `metrics-exporter-prometheus` in its `main`); until then each report is a no-op. A store
+//! built through [`BackendConfig::connect`] is not wrapped: pass it to [`metered`]. Without
+//! the feature, nothing is wrapped and the `metrics` crate is not compiled in. See
+//! [`metrics`] for every label value.
+//!
 //! The [`guide`] shows a service before (a map of sessions) and after, call site by call site,
 //! and how to move off memory without logging anyone out.
 //!
@@ -68,19 +79,59 @@ pub mod sentinel {
     pub use session_sentinel::*;
 }
 
+/// Call counts, latencies and live sessions through the `metrics` facade (`session-metrics`,
+/// feature `metrics`).
+#[cfg(feature = "metrics")]
+pub mod metrics {
+    pub use session_metrics::*;
+}
+
+/// Wraps `store` in a [`MeteredStore`](metrics::MeteredStore), as [`from_env`] and
+/// [`from_url`] do (feature `metrics`): for a store built some other way.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> session_store::Result<()> {
+/// use session_store::BackendConfig;
+///
+/// let store = BackendConfig::from_url("memory://")?.connect().await?.into_dyn();
+/// let store = session_store::metered(store);
+/// assert_eq!(store.backend(), "memory");
+/// # Ok(()) }
+/// ```
+#[cfg(feature = "metrics")]
+pub fn metered(store: Arc<dyn SessionStore>) -> Arc<dyn SessionStore> {
+    session_metrics::metered(store)
+}
+
+/// What [`from_env`] and [`from_url`] hand out: metered with the feature `metrics`.
+#[cfg(feature = "metrics")]
+fn finish(store: Store) -> Arc<dyn SessionStore> {
+    metered(store.into_dyn())
+}
+
+/// What [`from_env`] and [`from_url`] hand out: the store as it is without the feature
+/// `metrics`.
+#[cfg(not(feature = "metrics"))]
+fn finish(store: Store) -> Arc<dyn SessionStore> {
+    store.into_dyn()
+}
+
 /// The store the environment configures: `SESSION_BACKEND` and that backend's variables
-/// (see [`BackendConfig::from_lookup`]), connected.
+/// (see [`BackendConfig::from_lookup`]), connected; wrapped in a
+/// [`MeteredStore`](metrics::MeteredStore) with the feature `metrics` (on by default).
 ///
 /// # Errors
 /// [`Error::Config`] for a bad or missing setting, naming it (`SESSION_BACKEND` for a
 /// backend this build does not contain, with the feature to enable); [`Error::Unavailable`]
 /// when the server cannot be reached.
 pub async fn from_env() -> Result<Arc<dyn SessionStore>> {
-    Ok(BackendConfig::from_env()?.connect().await?.into_dyn())
+    Ok(finish(BackendConfig::from_env()?.connect().await?))
 }
 
 /// The store a URL names (`memory://`, `redis://…`, `rediss://…`, `redis+sentinel://…`),
-/// other settings from the environment; see [`BackendConfig::from_url_lookup`].
+/// other settings from the environment; see [`BackendConfig::from_url_lookup`]. Metered like
+/// [`from_env`]'s.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -90,5 +141,5 @@ pub async fn from_env() -> Result<Arc<dyn SessionStore>> {
 /// # Ok(()) }
 /// ```
 pub async fn from_url(url: &str) -> Result<Arc<dyn SessionStore>> {
-    Ok(BackendConfig::from_url(url)?.connect().await?.into_dyn())
+    Ok(finish(BackendConfig::from_url(url)?.connect().await?))
 }

@@ -367,6 +367,29 @@ impl Browser {
         path
     }
 
+    /// Saves a PNG screenshot of just the element matching `css` (waiting for it) as
+    /// `<target>/browser-screenshots/<name>.png` and returns the path.
+    pub async fn screenshot_element(&self, css: &str, name: &str) -> PathBuf {
+        let png = self
+            .wait_for(css)
+            .await
+            .screenshot()
+            .await
+            .expect("element screenshot");
+        assert!(png.starts_with(b"\x89PNG"), "a PNG");
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).expect("write screenshot");
+        path
+    }
+
+    /// Resizes the browser window (the viewport a screenshot shows).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("set the window size");
+    }
+
     /// Ends the browser session (Chromium exits).
     pub async fn close(self) {
         self.client.close().await.expect("close the browser");

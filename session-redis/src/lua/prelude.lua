@@ -16,12 +16,17 @@ local META_V1 = '^%s*{%s*"__session__"%s*:%s*{%s*"c"%s*:%s*(%d+)%s*,%s*"t"%s*:%s
 -- The metadata of value v as a table (numbers, plus their digits as stored: cs, ts, as, so a
 -- rewrite keeps them without formatting them again), or nil.
 local function match_meta(v)
+  local legacy = false
   local c, t, a, w, u, rest = string.match(v, META_COMPACT)
   if not c then c, t, a, w, u, rest = string.match(v, META) end
-  if not c then c, t, a, w, u, rest = string.match(v, META_V1) end
+  if not c then
+    c, t, a, w, u, rest = string.match(v, META_V1)
+    legacy = true
+  end
   if not c then return nil end
+  -- legacy: written before layout v2, its `u` the user id's hex rather than its tag
   return {c = tonumber(c), t = tonumber(t), a = tonumber(a), w = tonumber(w), u = u,
-          rest = rest, cs = c, ts = t, as = a}
+          rest = rest, cs = c, ts = t, as = a, legacy = legacy}
 end
 
 -- '%d' (Lua 5.1 formats it through a C long) is exact up to 2^53 and about twice as cheap

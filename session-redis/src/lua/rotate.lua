@@ -5,7 +5,9 @@ local now, old_sid, new_sid, prefix = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[
 
 local kind, v, m = read_session(KEYS[1])
 if kind == 'corrupt' then return {CORRUPT} end
-if kind == 'foreign' then return {FOREIGN} end
+-- Another writer's value, or ours from before layout v2 (its user index entry under the old
+-- name): the caller adopts it first, so the rotated session is indexed where list_user looks.
+if kind == 'foreign' or (kind == 'meta' and m.legacy) then return {FOREIGN} end
 if not is_live(kind, m, now) then return {GONE} end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {TAKEN} end
 

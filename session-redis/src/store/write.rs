@@ -248,14 +248,20 @@ where
         }
     }
 
-    /// Gives a foreign value (written without metadata) our metadata and index entries by
-    /// saving it unchanged, so scripts that edit metadata in place can work on it. Returns
-    /// `false` if it is gone.
+    /// Gives a foreign value (written without metadata), or one of ours from before layout v2,
+    /// current metadata and index entries by saving it unchanged, with the lifetime it has
+    /// (adoption extends nothing: the key keeps its remaining TTL), so scripts that edit
+    /// metadata in place can work on it. Returns `false` if it is gone.
     pub(super) async fn adopt(&self, call: &mut Call<C>, id: &SessionId) -> Result<bool> {
         let now = self.now();
         let sid = self.shared.keys.storage_id(id);
         let key = self.shared.keys.session_key(&sid);
-        let Loaded::Live { data, bytes, .. } = self.fetch(call, &sid, &key, now).await? else {
+        let Loaded::Live {
+            data,
+            bytes,
+            lifetime,
+        } = self.fetch(call, &sid, &key, now).await?
+        else {
             return Ok(false);
         };
         let version = codec::version_of(&bytes);
@@ -265,7 +271,7 @@ where
                 id,
                 Arc::new(data),
                 PutMode::IfVersion(version),
-                WriteOptions::new(),
+                WriteOptions::new().with_lifetime(lifetime),
             )
             .await
         {
