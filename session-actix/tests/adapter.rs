@@ -10,18 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore as _, UpdateError};
-use async_trait::async_trait;
+use adapter_testkit::{Hook, Hooked, Kind};
 use common::Fixture;
-use redis_harness::{RedisServer, ServerSpec};
 use serde_json::json;
 use session_actix::{ActixStore, SAVE_ATTEMPTS};
 use session_core::{
-    Capabilities, CleanupReport, Error, PutMode, Result, ScanCursor, ScanPage, Session,
-    SessionConfig, SessionData, SessionId, SessionStore, SessionStoreExt, SessionSummary,
-    WriteOptions,
+    Error, PutMode, Result, SessionConfig, SessionId, SessionStore, SessionStoreExt,
 };
 use session_memory::MemoryStore;
-use session_redis::{RedisConfig, RedisStore};
 use time::Duration as Ttl;
 
 fn state(pairs: &[(&str, serde_json::Value)]) -> HashMap<String, String> {
@@ -40,29 +36,12 @@ fn same(k: &SessionKey) -> SessionKey {
     key(k.as_ref())
 }
 
-macro_rules! adapter_tests {
-    ($backend:ident, $fixture:expr) => {
-        mod $backend {
-            adapter_tests!(@cases $fixture;
-                save_stores_under_a_fresh_id, update_is_last_writer_wins, update_never_creates,
-                update_ttl_slides_and_never_creates, ttl_under_a_millisecond_ends_the_session,
-                malformed_keys_never_reach_the_store, reserved_key_is_serialization_error,
-                delete_is_idempotent);
-        }
-    };
-    (@cases $fixture:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                super::$case($fixture.await).await
-            }
-        )*
-    };
-}
-
-adapter_tests!(memory, crate::Fixture::memory());
-adapter_tests!(redis, crate::Fixture::redis());
-adapter_tests!(migrating, crate::Fixture::migrating());
+adapter_testkit::backend_tests!(crate::Fixture; [
+    save_stores_under_a_fresh_id, update_is_last_writer_wins, update_never_creates,
+    update_ttl_slides_and_never_creates, ttl_under_a_millisecond_ends_the_session,
+    malformed_keys_never_reach_the_store, reserved_key_is_serialization_error,
+    delete_is_idempotent
+]; memory: Memory, redis: Redis, migrating: Migrating);
 
 async fn save_stores_under_a_fresh_id(fx: Fixture) {
     let actix = fx.actix();
@@ -281,64 +260,29 @@ fn assert_no_secret(shown: &str, k: &SessionKey) {
     assert!(!shown.contains(k.as_ref()), "token in error: {shown}");
 }
 
-/// A memory store that answers the first `taken` `Create` puts with `AlreadyExists`, as if a
-/// live session had each fresh id.
+/// Answers the first `taken` `Create` puts with `AlreadyExists`, as if a live session had
+/// each fresh id (in a [`Hooked`] memory store, see [`taken_ids`]).
 #[derive(Debug)]
 struct TakenIds {
-    inner: MemoryStore,
     taken: usize,
     creates: AtomicUsize,
 }
 
-#[async_trait]
-impl SessionStore for TakenIds {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-    async fn load(&self, id: &SessionId) -> Result<Option<Session>> {
-        self.inner.load(id).await
-    }
-    async fn put(
-        &self,
-        id: &SessionId,
-        data: Arc<SessionData>,
-        mode: PutMode,
-        options: WriteOptions,
-    ) -> Result<Session> {
+impl Hook for TakenIds {
+    fn before_put(&self, mode: PutMode) -> Result<()> {
         if mode == PutMode::Create && self.creates.fetch_add(1, Ordering::SeqCst) < self.taken {
             return Err(Error::AlreadyExists);
         }
-        self.inner.put(id, data, mode, options).await
-    }
-    async fn delete(&self, id: &SessionId) -> Result<bool> {
-        self.inner.delete(id).await
-    }
-    async fn refresh(&self, id: &SessionId) -> Result<bool> {
-        self.inner.refresh(id).await
-    }
-    async fn rotate(&self, id: &SessionId) -> Result<Option<Session>> {
-        self.inner.rotate(id).await
-    }
-    async fn list_user(&self, user: &str) -> Result<Vec<SessionSummary>> {
-        self.inner.list_user(user).await
-    }
-    async fn delete_user(&self, user: &str) -> Result<u64> {
-        self.inner.delete_user(user).await
-    }
-    async fn cleanup(&self) -> Result<CleanupReport> {
-        self.inner.cleanup().await
-    }
-    async fn scan(&self, cursor: Option<ScanCursor>, limit: usize) -> Result<ScanPage> {
-        self.inner.scan(cursor, limit).await
+        Ok(())
     }
 }
 
-fn taken_ids(taken: usize) -> Arc<TakenIds> {
-    Arc::new(TakenIds {
-        inner: MemoryStore::new(),
+fn taken_ids(taken: usize) -> Arc<Hooked<TakenIds>> {
+    let hook = TakenIds {
         taken,
         creates: AtomicUsize::new(0),
-    })
+    };
+    Arc::new(Hooked::with(Arc::new(MemoryStore::new()), hook))
 }
 
 #[tokio::test]
@@ -388,7 +332,7 @@ async fn too_large_is_serialization_error() {
 
 #[tokio::test]
 async fn redis_outage_is_other_error_without_secrets() {
-    let mut fx = Fixture::redis().await;
+    let mut fx = Fixture::start(Kind::Redis).await;
     let actix = fx.actix();
     let k = actix
         .save(state(&[("a", json!(1))]), &Ttl::hours(1))
@@ -425,7 +369,7 @@ async fn redis_outage_is_other_error_without_secrets() {
 
 #[tokio::test]
 async fn corrupt_record_is_deserialization_error() {
-    let fx = Fixture::redis().await;
+    let fx = Fixture::start(Kind::Redis).await;
     let actix = fx.actix();
     let id = SessionId::generate();
     let (server, prefix) = fx.redis.as_ref().unwrap();
@@ -445,7 +389,7 @@ async fn corrupt_record_is_deserialization_error() {
 
 #[tokio::test]
 async fn redis_value_is_the_existing_service_format() {
-    let fx = Fixture::redis().await;
+    let fx = Fixture::start(Kind::Redis).await;
     let k = fx
         .actix()
         .save(
@@ -475,13 +419,7 @@ async fn redis_value_is_the_existing_service_format() {
 
 #[tokio::test]
 async fn debug_shows_no_secrets() {
-    let server = RedisServer::start_with(ServerSpec::redis().requirepass("hunter2-secret"));
-    let config = RedisConfig {
-        port: server.port(),
-        password: Some("hunter2-secret".into()),
-        ..RedisConfig::default()
-    };
-    let store = RedisStore::connect(config).await.unwrap();
+    let (_server, store) = adapter_testkit::redis_with_password("hunter2-secret").await;
     let actix = ActixStore::new(Arc::new(store));
     let k = actix
         .save(state(&[("a", json!(1))]), &Ttl::hours(1))

@@ -8,25 +8,24 @@
 //! another request (`ActixStore::delete`, what `Session::purge` leads to). Once both have
 //! returned the session must be gone: neither the old key nor the key `update` handed back
 //! (the one the cookie would carry) loads, nothing is listed for the user, and at the end the
-//! store is empty. Which lands first is spread over the races (see [`lags`]); the test counts
-//! both outcomes (updates that replaced the live session, updates dropped because it was
-//! gone) and fails on any resurrection. Nothing sleeps and no assertion depends on timing.
+//! store is empty. Which lands first is spread over the races (see
+//! [`adapter_testkit::lags`]); the test counts both outcomes (updates that replaced the live
+//! session, updates dropped because it was gone) and fails on any resurrection. Nothing
+//! sleeps and no assertion depends on timing.
 //!
 //! `ACTIX_RACES=N` runs N races of each kind on each backend instead of the defaults below.
 
 mod common;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_session::storage::{SessionKey, SessionStore as _};
+use adapter_testkit::{lag, lags, run_races, Revocation};
 use common::Fixture;
 use serde_json::json;
 use session_actix::ActixStore;
 use tokio::sync::Barrier;
-use tokio::task::JoinSet;
 
 /// Races of update against `delete_user` per backend.
 const RACES: usize = 10_000;
@@ -37,100 +36,33 @@ const DELETE_RACES: usize = 2_000;
 /// meanwhile), so its races run nearly one at a time: about 2.7 ms each in a debug build,
 /// 27 s for 10,000. Fewer keep the run to seconds; `ACTIX_RACES=10000` runs them all.
 const MIGRATING_RACES: usize = 2_500;
-/// Races run at once, so that the Redis ones take seconds, not minutes, in a debug build.
-const IN_FLIGHT: usize = 64;
 
-/// How the racing request ends the session.
-#[derive(Debug, Clone, Copy)]
-enum Revocation {
-    /// "Log out everywhere": the store's `delete_user`, for which actix-session has no word.
-    DeleteUser,
-    /// A logout in another request: actix-session's `delete` (after `Session::purge`).
-    Delete,
-}
-
-/// Stamps one multi-thread `#[tokio::test]` per backend and revocation, so a failure reads
-/// `redis::update_vs_delete_user`.
-macro_rules! race_tests {
-    ($backend:ident, $fixture:expr, $races:expr) => {
-        mod $backend {
-            use super::Revocation;
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn update_vs_delete_user() {
-                super::races($fixture.await, Revocation::DeleteUser, $races).await
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-            async fn update_vs_delete() {
-                super::races($fixture.await, Revocation::Delete, super::DELETE_RACES).await
-            }
-        }
-    };
-}
-
-race_tests!(memory, crate::Fixture::memory(), crate::RACES);
-race_tests!(redis, crate::Fixture::redis_patient(), crate::RACES);
-race_tests!(
-    migrating,
-    crate::Fixture::migrating_patient(),
-    crate::MIGRATING_RACES
+// One multi-thread `#[tokio::test]` per backend and revocation, so a failure reads
+// `redis::update_vs_delete_user`.
+adapter_testkit::race_tests!(
+    [update_vs_delete_user: DeleteUser, update_vs_delete: Delete];
+    memory: Memory => [crate::RACES, crate::DELETE_RACES],
+    redis: RedisPatient => [crate::RACES, crate::DELETE_RACES],
+    migrating: MigratingPatient => [crate::MIGRATING_RACES, crate::DELETE_RACES],
 );
 
-/// Runs `races` races (or `ACTIX_RACES`, if set), [`IN_FLIGHT`] at a time, prints the figures
-/// and checks them.
+/// Runs `races` races (or `ACTIX_RACES`, if set), [`adapter_testkit::IN_FLIGHT`] at a time,
+/// prints the figures and checks them.
 async fn races(fx: Fixture, revocation: Revocation, races: usize) {
     let races = std::env::var("ACTIX_RACES")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(races);
-    let backend = fx.store.backend();
-    let counted = fx.counted.clone();
     let actix = fx.actix();
-    let started = Instant::now();
-
-    let mut running = JoinSet::new();
-    let mut resurrected = Vec::new();
-    let mut collect = |joined: std::result::Result<Option<usize>, _>| {
-        if let Some(race) = joined.expect("race task") {
-            resurrected.push(race);
-        }
-    };
-    for race in 0..races {
-        if running.len() >= IN_FLIGHT {
-            collect(running.join_next().await.expect("a running race"));
-        }
-        running.spawn(one_race(actix.clone(), race, revocation));
-    }
-    while let Some(joined) = running.join_next().await {
-        collect(joined);
-    }
-    let elapsed = started.elapsed();
-
-    let landed = counted.landed.load(Ordering::Relaxed);
-    let dropped = counted.dropped.load(Ordering::Relaxed);
-    println!(
-        "{backend} update vs {revocation:?}: {races} races in {elapsed:.2?}; updates landed \
-         before the revocation: {landed}, dropped after it: {dropped}; resurrections: {}",
-        resurrected.len()
-    );
-    resurrected.sort_unstable();
-    assert!(
-        resurrected.is_empty(),
-        "{} of {races} sessions were brought back after {revocation:?} returned (races {:?}…)",
-        resurrected.len(),
-        &resurrected[..resurrected.len().min(10)]
-    );
-    assert_eq!(
-        landed + dropped,
-        races as u64,
-        "each update is one IfLive put that either replaces the live session or finds it gone"
-    );
-    assert_eq!(
-        fx.store.count().await.unwrap(),
-        0,
-        "every session was revoked"
-    );
+    run_races(
+        &*fx.store,
+        &fx.counted,
+        "update",
+        revocation,
+        races,
+        |race| one_race(actix.clone(), race, revocation),
+    )
+    .await;
 }
 
 fn key(text: &str) -> SessionKey {
@@ -191,27 +123,4 @@ async fn one_race(actix: ActixStore, race: usize, revocation: Revocation) -> Opt
     let loaded = actix.load(&saved).await.expect("load");
     let listed = actix.store().list_user(&user).await.expect("list_user");
     (loaded.is_some() || !listed.is_empty()).then_some(race)
-}
-
-/// How many times each side, update and revocation, yields to the scheduler after the
-/// barrier.
-///
-/// Released together, one side still tends to start first (the barrier's last arrival runs
-/// on while the other is woken), so left alone nearly every race would end the same way.
-/// Varying a small lag over the races, on either side, spreads them over both orders. On
-/// Redis, where a round trip takes far longer than a yield, the two are still in flight
-/// together.
-fn lags(race: usize) -> (usize, usize) {
-    let lag = (race / 2) % 8;
-    if race % 2 == 0 {
-        (lag, 0)
-    } else {
-        (0, lag)
-    }
-}
-
-async fn lag(yields: usize) {
-    for _ in 0..yields {
-        tokio::task::yield_now().await;
-    }
 }

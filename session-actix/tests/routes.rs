@@ -44,9 +44,12 @@ macro_rules! route_tests {
     };
 }
 
-route_tests!(memory, crate::Fixture::memory());
-route_tests!(redis, crate::Fixture::redis());
-route_tests!(migrating, crate::Fixture::migrating());
+route_tests!(memory, crate::Fixture::start(adapter_testkit::Kind::Memory));
+route_tests!(redis, crate::Fixture::start(adapter_testkit::Kind::Redis));
+route_tests!(
+    migrating,
+    crate::Fixture::start(adapter_testkit::Kind::Migrating)
+);
 
 async fn no_session_no_cookie(fx: Fixture) {
     let app = fx.app(Lifecycle::Browser(HOUR)).await;

@@ -15,6 +15,11 @@ use std::time::Duration;
 
 use session_core::{Lifetime, Timestamp};
 
+/// The shortest TTL a write gives a key, in ms: a session imported or copied with moments left
+/// keeps its key long enough for the next operation to see it (its recorded expiry, which
+/// reads report, stays exact). Such a session may outlive its expiry by up to this in Redis.
+pub const MIN_KEY_TTL_MS: u64 = 1000;
+
 /// How much earlier than the recorded expiry a key's TTL may end before reads report the TTL
 /// instead: covers the time between a write and a read (a TTL counts down in real time, a
 /// test's manual clock may not).

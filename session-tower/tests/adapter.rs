@@ -7,12 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adapter_testkit::Kind;
 use common::Fixture;
-use redis_harness::{RedisServer, ServerSpec};
 use serde_json::{json, Value};
 use session_core::{PutMode, SessionConfig, SessionStoreExt, WriteOptions};
 use session_memory::MemoryStore;
-use session_redis::{RedisConfig, RedisStore};
 use session_tower::TowerStore;
 use time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
@@ -37,27 +36,10 @@ fn data(pairs: &[(&str, Value)]) -> HashMap<String, Value> {
         .collect()
 }
 
-macro_rules! adapter_tests {
-    ($backend:ident, $fixture:expr) => {
-        mod $backend {
-            adapter_tests!(@cases $fixture;
-                create_never_overwrites, save_is_last_writer_wins, save_never_creates,
-                past_expiry_ends_the_session, load_gives_back_the_record,
-                reserved_key_is_encode_error);
-        }
-    };
-    (@cases $fixture:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                super::$case($fixture.await).await
-            }
-        )*
-    };
-}
-
-adapter_tests!(memory, crate::Fixture::memory());
-adapter_tests!(redis, crate::Fixture::redis());
+adapter_testkit::backend_tests!(crate::Fixture; [
+    create_never_overwrites, save_is_last_writer_wins, save_never_creates,
+    past_expiry_ends_the_session, load_gives_back_the_record, reserved_key_is_encode_error
+]; memory: Memory, redis: Redis);
 
 async fn create_never_overwrites(fx: Fixture) {
     let tower = fx.tower();
@@ -216,7 +198,7 @@ async fn too_large_is_encode_error() {
 
 #[tokio::test]
 async fn redis_outage_is_backend_error_without_secrets() {
-    let mut fx = Fixture::redis().await;
+    let mut fx = Fixture::start(Kind::Redis).await;
     let tower = fx.tower();
     let mut rec = record(&[("a", json!(1))], time::Duration::hours(1));
     tower.create(&mut rec).await.unwrap();
@@ -235,7 +217,7 @@ async fn redis_outage_is_backend_error_without_secrets() {
 
 #[tokio::test]
 async fn redis_value_is_the_existing_service_format() {
-    let fx = Fixture::redis().await;
+    let fx = Fixture::start(Kind::Redis).await;
     let mut rec = record(
         &[("csrf_token", json!("t")), ("n", json!(1))],
         time::Duration::hours(1),
@@ -254,13 +236,7 @@ async fn redis_value_is_the_existing_service_format() {
 
 #[tokio::test]
 async fn debug_shows_no_secrets() {
-    let server = RedisServer::start_with(ServerSpec::redis().requirepass("hunter2-secret"));
-    let config = RedisConfig {
-        port: server.port(),
-        password: Some("hunter2-secret".into()),
-        ..RedisConfig::default()
-    };
-    let store = RedisStore::connect(config).await.unwrap();
+    let (_server, store) = adapter_testkit::redis_with_password("hunter2-secret").await;
     let tower = TowerStore::new(Arc::new(store));
     let mut rec = record(&[("a", json!(1))], time::Duration::hours(1));
     tower.create(&mut rec).await.unwrap();

@@ -23,30 +23,13 @@ fn on_inactivity(d: Duration) -> Option<Expiry> {
     Some(Expiry::OnInactivity(time::Duration::try_from(d).unwrap()))
 }
 
-/// Stamps one `#[tokio::test]` per case for a backend, so a failure reads `redis::flush`.
-macro_rules! route_tests {
-    ($backend:ident, $fixture:expr) => {
-        mod $backend {
-            route_tests!(@cases $fixture;
-                no_session_set, bogus_cookie, malformed_cookie, insert_get_remove, max_age,
-                writes_slide_idle_expiry, expired_session_loads_as_none, at_date_time_expiry,
-                set_and_remove_expiry, cycle_id, flush, clear_with_dead_cookie_stores_nothing,
-                reserved_key_fails_without_writing);
-        }
-    };
-    (@cases $fixture:expr; $($case:ident),*) => {
-        $(
-            #[tokio::test]
-            async fn $case() {
-                super::$case($fixture.await).await
-            }
-        )*
-    };
-}
-
-route_tests!(memory, crate::Fixture::memory());
-route_tests!(redis, crate::Fixture::redis());
-route_tests!(migrating, crate::Fixture::migrating());
+// One `#[tokio::test]` per backend and case, so a failure reads `redis::flush`.
+adapter_testkit::backend_tests!(crate::Fixture; [
+    no_session_set, bogus_cookie, malformed_cookie, insert_get_remove, max_age,
+    writes_slide_idle_expiry, expired_session_loads_as_none, at_date_time_expiry,
+    set_and_remove_expiry, cycle_id, flush, clear_with_dead_cookie_stores_nothing,
+    reserved_key_fails_without_writing
+]; memory: Memory, redis: Redis, migrating: Migrating);
 
 async fn no_session_set(fx: Fixture) {
     let app = fx.app(on_inactivity(HOUR));

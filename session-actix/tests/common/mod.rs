@@ -1,14 +1,14 @@
-//! Shared by the integration tests: one fixture per backend, an actix-web app under
-//! actix-session's own `SessionMiddleware`, a client that drives it in process, and a store
-//! wrapper that counts what reaches the store.
+//! Shared by the integration tests: one fixture per backend (the stores themselves, and the
+//! wrapper that counts what reaches them, come from `adapter-testkit`, shared with
+//! session-tower), an actix-web app under actix-session's own `SessionMiddleware`, and a
+//! client that drives it in process.
 //!
 //! In process (`actix_web::test::call_service`), not over a socket: the request still goes
 //! through the whole middleware stack (cookie decryption, session loading, saving,
 //! Set-Cookie), while the tests need no port and read every header exactly as sent.
 #![allow(dead_code)] // each test file uses a different part
 
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,149 +20,49 @@ use actix_web::cookie::{Cookie, CookieJar, Key};
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::{test, web, App, HttpResponse};
-use async_trait::async_trait;
-use redis_harness::timeshift::TimeShifted;
-use redis_harness::RedisServer;
+#[allow(unused_imports)] // not every test file uses it
+pub use adapter_testkit::assert_near;
+use adapter_testkit::{Backend, CountingStore, Kind};
 use serde_json::{json, Value};
 use session_actix::ActixStore;
-use session_core::{
-    Capabilities, CleanupReport, Clock as _, Error, ManualClock, PutMode, Result, ScanCursor,
-    ScanPage, Session as StoredSession, SessionConfig, SessionData, SessionId, SessionStore,
-    SessionSummary, WriteOptions,
-};
-use session_memory::MemoryStore;
-use session_migrate::MigratingStore;
-use session_redis::{RedisConfig, RedisStore};
+use session_core::{Session as StoredSession, SessionId, SessionStore};
 
 /// The middleware's cookie name (actix-session's default).
 pub const COOKIE: &str = "id";
 
-/// A store for one test, its manual clock, the Redis server it lives on (if any), and the
-/// middleware's key.
+/// A store for one test (see [`Backend`], which it derefs to), what the app's adapter calls
+/// (the store, counted), and the middleware's key.
 pub struct Fixture {
-    /// The backend, as the test sees it (no counting).
-    pub store: Arc<dyn SessionStore>,
+    base: Backend,
     /// What the app's adapter calls: `store`, counted.
     pub counted: Arc<CountingStore>,
-    pub clock: ManualClock,
-    /// Held so the server lives as long as the test; read for raw TTL checks.
-    pub redis: Option<(RedisServer, String)>,
     /// The middleware's cookie key.
     pub key: Key,
 }
 
-/// How long the fixtures' Redis stores wait for an answer: short, so that a test of an outage
-/// fails fast.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+impl Deref for Fixture {
+    type Target = Backend;
 
-/// The same for the race tests, which keep dozens of requests in flight, maybe on a busy
-/// machine: a slow answer there is no failure, only a hung server is.
-const PATIENT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Settings for a store on `server` under a fresh random key prefix.
-fn redis_config(server: &RedisServer, response_timeout: Duration) -> (RedisConfig, String) {
-    let prefix = format!(
-        "actix-{}:",
-        &SessionId::generate().handle().fingerprint()[4..]
-    );
-    let session = SessionConfig {
-        key_prefix: prefix.clone(),
-        ..SessionConfig::default()
-    };
-    let config = RedisConfig {
-        port: server.port(),
-        connect_timeout: Duration::from_millis(500),
-        response_timeout,
-        session,
-        ..RedisConfig::default()
-    };
-    (config, prefix)
+    fn deref(&self) -> &Backend {
+        &self.base
+    }
 }
 
-/// A store on `server` whose TTLs follow `clock`'s jumps (Redis's own clock decides
-/// liveness, and cannot be moved: the harness moves the TTLs instead, see [`TimeShifted`]).
-async fn redis_store(
-    server: &RedisServer,
-    clock: &ManualClock,
-    response_timeout: Duration,
-) -> (Arc<dyn SessionStore>, String) {
-    let (config, prefix) = redis_config(server, response_timeout);
-    let user_keys = config.session.user_keys.clone();
-    let store = RedisStore::connect(config)
-        .await
-        .expect("connect to the test redis")
-        .with_clock(Arc::new(clock.clone()));
-    let con = server.async_connection().await;
-    let shifted = TimeShifted::new(
-        Arc::new(store),
-        con,
-        prefix.clone(),
-        Arc::new(clock.clone()),
-    )
-    .with_user_keys(user_keys);
-    (Arc::new(shifted), prefix)
+impl DerefMut for Fixture {
+    fn deref_mut(&mut self) -> &mut Backend {
+        &mut self.base
+    }
 }
 
 impl Fixture {
-    fn new(
-        store: Arc<dyn SessionStore>,
-        clock: ManualClock,
-        redis: Option<(RedisServer, String)>,
-    ) -> Self {
+    /// A fresh store of `kind` (Redis keys under `actix-<random>:`).
+    pub async fn start(kind: Kind) -> Self {
+        let base = Backend::start(kind, "actix").await;
         Fixture {
-            counted: Arc::new(CountingStore::new(store.clone())),
-            store,
-            clock,
-            redis,
+            counted: Arc::new(CountingStore::new(base.store.clone())),
+            base,
             key: Key::generate(),
         }
-    }
-
-    /// The in-process memory store.
-    pub async fn memory() -> Self {
-        let clock = ManualClock::starting_now();
-        let store = MemoryStore::builder()
-            .clock(Arc::new(clock.clone()))
-            .build();
-        Self::new(Arc::new(store), clock, None)
-    }
-
-    /// A RedisStore on a real redis-server of its own.
-    pub async fn redis() -> Self {
-        Self::redis_with(RESPONSE_TIMEOUT).await
-    }
-
-    /// [`Fixture::redis`] that waits for slow answers (see [`PATIENT_RESPONSE_TIMEOUT`]).
-    pub async fn redis_patient() -> Self {
-        Self::redis_with(PATIENT_RESPONSE_TIMEOUT).await
-    }
-
-    async fn redis_with(response_timeout: Duration) -> Self {
-        let server = RedisServer::start();
-        let clock = ManualClock::starting_now();
-        let (store, prefix) = redis_store(&server, &clock, response_timeout).await;
-        Self::new(store, clock, Some((server, prefix)))
-    }
-
-    /// A MigratingStore moving sessions from memory to a real Redis, as during a live cutover.
-    pub async fn migrating() -> Self {
-        Self::migrating_with(RESPONSE_TIMEOUT).await
-    }
-
-    /// [`Fixture::migrating`] that waits for slow answers (see [`PATIENT_RESPONSE_TIMEOUT`]).
-    pub async fn migrating_patient() -> Self {
-        Self::migrating_with(PATIENT_RESPONSE_TIMEOUT).await
-    }
-
-    async fn migrating_with(response_timeout: Duration) -> Self {
-        let server = RedisServer::start();
-        let clock = ManualClock::starting_now();
-        let old = MemoryStore::builder()
-            .clock(Arc::new(clock.clone()))
-            .build();
-        let (new, prefix) = redis_store(&server, &clock, response_timeout).await;
-        let store = Arc::new(MigratingStore::new(Arc::new(old), new));
-        Self::new(store, clock, Some((server, prefix)))
     }
 
     /// The adapter the app uses: over the counted store.
@@ -226,28 +126,22 @@ impl Fixture {
 
     /// Whether a live session is stored under the cookie's id.
     pub async fn is_stored(&self, cookie_value: &str) -> bool {
-        self.store.exists(&self.sid(cookie_value)).await.unwrap()
+        self.is_stored_id(&self.sid(cookie_value)).await
     }
 
     /// The stored session behind the cookie.
     pub async fn stored(&self, cookie_value: &str) -> Option<StoredSession> {
-        self.store.load(&self.sid(cookie_value)).await.unwrap()
+        self.stored_id(&self.sid(cookie_value)).await
     }
 
     /// Time the store will keep the cookie's session, by the store's clock.
     pub async fn store_ttl(&self, cookie_value: &str) -> Duration {
-        let session = self.stored(cookie_value).await.expect("session stored");
-        session.lifetime().remaining(self.clock.now())
+        self.store_ttl_id(&self.sid(cookie_value)).await
     }
 
     /// The Redis key's own TTL, when the session lives in Redis (plain key mode).
     pub fn redis_pttl(&self, cookie_value: &str) -> Option<Duration> {
-        let (server, prefix) = self.redis.as_ref()?;
-        let key = format!("{prefix}{}", self.sid(cookie_value).expose_token());
-        let ms: i64 = redis::cmd("PTTL")
-            .arg(&key)
-            .query(&mut server.connection())
-            .unwrap();
+        let ms = self.redis_pttl_ms(&self.sid(cookie_value))?;
         if ms == -2 {
             // Not in Redis (yet): a MigratingStore keeps sessions it has not moved in memory.
             return None;
@@ -432,129 +326,5 @@ where
         cookie,
         body: String::from_utf8(body.to_vec()).unwrap(),
         error: None,
-    }
-}
-
-/// `actual` is within `slack` of `expected`.
-pub fn assert_near(actual: Duration, expected: Duration, slack: Duration, what: &str) {
-    let diff = actual.abs_diff(expected);
-    assert!(
-        diff <= slack,
-        "{what}: {actual:?} is not within {slack:?} of {expected:?}"
-    );
-}
-
-/// Passes every call through to a store, counting the calls, and how the adapter's updates
-/// (its `IfLive` puts) ended: replacing the live session, or finding it gone.
-pub struct CountingStore {
-    inner: Arc<dyn SessionStore>,
-    /// Every call that reached the store.
-    pub calls: AtomicU64,
-    /// `IfLive` puts that replaced a live session.
-    pub landed: AtomicU64,
-    /// `IfLive` puts that found the session gone.
-    pub dropped: AtomicU64,
-}
-
-impl CountingStore {
-    pub fn new(inner: Arc<dyn SessionStore>) -> Self {
-        CountingStore {
-            inner,
-            calls: AtomicU64::new(0),
-            landed: AtomicU64::new(0),
-            dropped: AtomicU64::new(0),
-        }
-    }
-
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::SeqCst)
-    }
-
-    fn call(&self) {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-impl fmt::Debug for CountingStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CountingStore")
-            .field("inner", &self.inner)
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl SessionStore for CountingStore {
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    async fn load(&self, id: &SessionId) -> Result<Option<StoredSession>> {
-        self.call();
-        self.inner.load(id).await
-    }
-
-    async fn put(
-        &self,
-        id: &SessionId,
-        data: Arc<SessionData>,
-        mode: PutMode,
-        options: WriteOptions,
-    ) -> Result<StoredSession> {
-        self.call();
-        let result = self.inner.put(id, data, mode, options).await;
-        if mode == PutMode::IfLive {
-            match &result {
-                Ok(_) => _ = self.landed.fetch_add(1, Ordering::Relaxed),
-                Err(Error::NotFound) => _ = self.dropped.fetch_add(1, Ordering::Relaxed),
-                Err(_) => {}
-            }
-        }
-        result
-    }
-
-    async fn delete(&self, id: &SessionId) -> Result<bool> {
-        self.call();
-        self.inner.delete(id).await
-    }
-
-    async fn exists(&self, id: &SessionId) -> Result<bool> {
-        self.call();
-        self.inner.exists(id).await
-    }
-
-    async fn refresh(&self, id: &SessionId) -> Result<bool> {
-        self.call();
-        self.inner.refresh(id).await
-    }
-
-    async fn rotate(&self, id: &SessionId) -> Result<Option<StoredSession>> {
-        self.call();
-        self.inner.rotate(id).await
-    }
-
-    async fn count(&self) -> Result<u64> {
-        self.call();
-        self.inner.count().await
-    }
-
-    async fn list_user(&self, user: &str) -> Result<Vec<SessionSummary>> {
-        self.call();
-        self.inner.list_user(user).await
-    }
-
-    async fn delete_user(&self, user: &str) -> Result<u64> {
-        self.call();
-        self.inner.delete_user(user).await
-    }
-
-    async fn cleanup(&self) -> Result<CleanupReport> {
-        self.call();
-        self.inner.cleanup().await
-    }
-
-    async fn scan(&self, cursor: Option<ScanCursor>, limit: usize) -> Result<ScanPage> {
-        self.call();
-        self.inner.scan(cursor, limit).await
     }
 }

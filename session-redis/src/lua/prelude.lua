@@ -153,7 +153,12 @@ end
 
 -- Writes a value with its expiry as the key's TTL and indexes it. `score` is the expiry as
 -- digits, `ttl` the key's time to live in ms (expiry - now, always > 0 here).
+-- The shortest TTL a write gives a key (liveness.rs MIN_KEY_TTL_MS): a session written with
+-- moments left (an import or copy) keeps its key until the next operation can see it.
+local MIN_KEY_TTL_MS = 1000
+
 local function store_s(key, value, prefix, expkey, sid, old_u, u, score, ttl)
+  if ttl < MIN_KEY_TTL_MS then ttl = MIN_KEY_TTL_MS end
   local ttl_s = fmt(ttl)
   redis.call('SET', key, value, 'PX', ttl_s)
   redis.call('ZADD', expkey, score, sid)

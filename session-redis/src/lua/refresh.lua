@@ -15,6 +15,7 @@ if kind == 'meta' then t, a, u = m.t, m.a, m.u end
 local e = now + t
 if a > 0 and a < e then e = a end
 local ttl = e - now
+if ttl < MIN_KEY_TTL_MS then ttl = MIN_KEY_TTL_MS end
 redis.call('PEXPIRE', KEYS[1], fmt(ttl))
 redis.call('ZADD', KEYS[2], fmt(e), sid)
 if u ~= '' then

@@ -80,7 +80,7 @@ where
                 Err(_) => false,
             },
         };
-        let ttl = |s: &BulkSession| s.expires_at.0 - now.0;
+        let ttl = |s: &BulkSession| (s.expires_at.0 - now.0).max(crate::liveness::MIN_KEY_TTL_MS);
         let written = if native {
             let replies: Vec<Value> = call.pipe(&self.import_transaction(&live, ttl)).await?;
             replies

@@ -1,4 +1,5 @@
-//! Shared by the integration tests: one fixture per backend, an axum app under tower-sessions'
+//! Shared by the integration tests: one fixture per backend (the stores themselves come from
+//! `adapter-testkit`, shared with session-actix), an axum app under tower-sessions'
 //! own `SessionManagerLayer`, and a client that drives it in process.
 //!
 //! In process (`tower::ServiceExt::oneshot`), not over a socket: the request still goes through
@@ -7,143 +8,45 @@
 //! network path belongs to axum and hyper, not to this adapter.
 #![allow(dead_code)] // each test file uses a different part
 
-use std::sync::Arc;
+use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
+#[allow(unused_imports)] // not every test file uses it
+pub use adapter_testkit::assert_near;
+use adapter_testkit::{Backend, Kind};
 use axum::body::Body;
 use axum::routing::get;
 use axum::Router;
 use http::{header, Request, StatusCode};
 use http_body_util::BodyExt as _;
-use redis_harness::timeshift::TimeShifted;
-use redis_harness::RedisServer;
-use session_core::{Clock as _, ManualClock, SessionConfig, SessionId, SessionStore};
-use session_memory::MemoryStore;
-use session_migrate::MigratingStore;
-use session_redis::{RedisConfig, RedisStore};
+use session_core::SessionId;
 use session_tower::TowerStore;
 use tower::ServiceExt as _;
 use tower_sessions::cookie::Cookie;
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionManagerLayer};
 
-/// A store for one test, its manual clock, and the Redis server it lives on (if any).
-pub struct Fixture {
-    pub store: Arc<dyn SessionStore>,
-    pub clock: ManualClock,
-    /// Held so the server lives as long as the test; read for raw TTL checks.
-    pub redis: Option<(RedisServer, String)>,
+/// A store for one test (see [`Backend`]), with the adapter and app over it.
+pub struct Fixture(Backend);
+
+impl Deref for Fixture {
+    type Target = Backend;
+
+    fn deref(&self) -> &Backend {
+        &self.0
+    }
 }
 
-/// How long the fixtures' Redis stores wait for an answer: short, so that a test of an outage
-/// fails fast.
-const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// The same for the race tests, which keep dozens of requests in flight, maybe on a busy
-/// machine: a slow answer there is no failure, only a hung server is.
-const PATIENT_RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Settings for a store on `server` under a fresh random key prefix.
-fn redis_config(server: &RedisServer, response_timeout: Duration) -> (RedisConfig, String) {
-    let prefix = format!(
-        "tower-{}:",
-        &SessionId::generate().handle().fingerprint()[4..]
-    );
-    let session = SessionConfig {
-        key_prefix: prefix.clone(),
-        ..SessionConfig::default()
-    };
-    let config = RedisConfig {
-        port: server.port(),
-        connect_timeout: Duration::from_millis(500),
-        response_timeout,
-        session,
-        ..RedisConfig::default()
-    };
-    (config, prefix)
-}
-
-/// A store on `server` whose TTLs follow `clock`'s jumps (Redis's own clock decides
-/// liveness, and cannot be moved: the harness moves the TTLs instead, see [`TimeShifted`]).
-async fn redis_store(
-    server: &RedisServer,
-    clock: &ManualClock,
-    response_timeout: Duration,
-) -> (Arc<dyn SessionStore>, String) {
-    let (config, prefix) = redis_config(server, response_timeout);
-    let user_keys = config.session.user_keys.clone();
-    let store = RedisStore::connect(config)
-        .await
-        .expect("connect to the test redis")
-        .with_clock(Arc::new(clock.clone()));
-    let con = server.async_connection().await;
-    let shifted = TimeShifted::new(
-        Arc::new(store),
-        con,
-        prefix.clone(),
-        Arc::new(clock.clone()),
-    )
-    .with_user_keys(user_keys);
-    (Arc::new(shifted), prefix)
+impl DerefMut for Fixture {
+    fn deref_mut(&mut self) -> &mut Backend {
+        &mut self.0
+    }
 }
 
 impl Fixture {
-    /// The in-process memory store.
-    pub async fn memory() -> Self {
-        let clock = ManualClock::starting_now();
-        let store = MemoryStore::builder()
-            .clock(Arc::new(clock.clone()))
-            .build();
-        Fixture {
-            store: Arc::new(store),
-            clock,
-            redis: None,
-        }
-    }
-
-    /// A RedisStore on a real redis-server of its own.
-    pub async fn redis() -> Self {
-        Self::redis_with(RESPONSE_TIMEOUT).await
-    }
-
-    /// [`Fixture::redis`] that waits for slow answers (see [`PATIENT_RESPONSE_TIMEOUT`]).
-    pub async fn redis_patient() -> Self {
-        Self::redis_with(PATIENT_RESPONSE_TIMEOUT).await
-    }
-
-    async fn redis_with(response_timeout: Duration) -> Self {
-        let server = RedisServer::start();
-        let clock = ManualClock::starting_now();
-        let (store, prefix) = redis_store(&server, &clock, response_timeout).await;
-        Fixture {
-            store,
-            clock,
-            redis: Some((server, prefix)),
-        }
-    }
-
-    /// A MigratingStore moving sessions from memory to a real Redis, as during a live cutover.
-    pub async fn migrating() -> Self {
-        Self::migrating_with(RESPONSE_TIMEOUT).await
-    }
-
-    /// [`Fixture::migrating`] that waits for slow answers (see [`PATIENT_RESPONSE_TIMEOUT`]).
-    pub async fn migrating_patient() -> Self {
-        Self::migrating_with(PATIENT_RESPONSE_TIMEOUT).await
-    }
-
-    async fn migrating_with(response_timeout: Duration) -> Self {
-        let server = RedisServer::start();
-        let clock = ManualClock::starting_now();
-        let old = MemoryStore::builder()
-            .clock(Arc::new(clock.clone()))
-            .build();
-        let (new, prefix) = redis_store(&server, &clock, response_timeout).await;
-        Fixture {
-            store: Arc::new(MigratingStore::new(Arc::new(old), new)),
-            clock,
-            redis: Some((server, prefix)),
-        }
+    /// A fresh store of `kind` (Redis keys under `tower-<random>:`).
+    pub async fn start(kind: Kind) -> Self {
+        Fixture(Backend::start(kind, "tower").await)
     }
 
     /// The adapter over this store.
@@ -167,24 +70,17 @@ impl Fixture {
 
     /// Whether a live session is stored under the cookie's id.
     pub async fn is_stored(&self, cookie_value: &str) -> bool {
-        self.store.exists(&self.sid(cookie_value)).await.unwrap()
+        self.is_stored_id(&self.sid(cookie_value)).await
     }
 
     /// Time the store will keep the cookie's session, by the store's clock.
     pub async fn store_ttl(&self, cookie_value: &str) -> Duration {
-        let session = self.store.load(&self.sid(cookie_value)).await.unwrap();
-        let session = session.expect("session stored");
-        session.lifetime().remaining(self.clock.now())
+        self.store_ttl_id(&self.sid(cookie_value)).await
     }
 
     /// The Redis key's own TTL, when the session lives in Redis (plain key mode).
     pub fn redis_pttl(&self, cookie_value: &str) -> Option<Duration> {
-        let (server, prefix) = self.redis.as_ref()?;
-        let key = format!("{prefix}{}", self.sid(cookie_value).expose_token());
-        let ms: i64 = redis::cmd("PTTL")
-            .arg(&key)
-            .query(&mut server.connection())
-            .unwrap();
+        let ms = self.redis_pttl_ms(&self.sid(cookie_value))?;
         assert!(ms > 0, "key has no TTL or is missing: PTTL={ms}");
         Some(Duration::from_millis(ms as u64))
     }
@@ -286,13 +182,4 @@ pub async fn send(app: &Router, uri: &str, cookie: Option<&str>) -> Reply {
         cookie,
         body: String::from_utf8(body.to_vec()).unwrap(),
     }
-}
-
-/// `actual` is within `slack` of `expected`.
-pub fn assert_near(actual: Duration, expected: Duration, slack: Duration, what: &str) {
-    let diff = actual.abs_diff(expected);
-    assert!(
-        diff <= slack,
-        "{what}: {actual:?} is not within {slack:?} of {expected:?}"
-    );
 }
