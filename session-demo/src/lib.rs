@@ -50,6 +50,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod actix;
 pub mod admin;
 pub mod analytics;
 pub mod chart;

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     generations: AtomicU64,
     pub(crate) counters: Counters,
     pub(crate) switch_events: AtomicU64,
+    /// Address of the last master installed, to tell a failover from a reconnect.
+    last_master: Mutex<Option<(String, u16)>>,
     /// Dropped with `Inner`: background tasks watching it stop.
     pub(crate) shutdown: watch::Sender<()>,
     save_scripts: Vec<String>,
@@ -136,12 +138,14 @@ impl SentinelConnection {
             generations: AtomicU64::new(0),
             counters: Counters::default(),
             switch_events: AtomicU64::new(0),
+            last_master: Mutex::new(None),
             shutdown: watch::Sender::new(()),
             save_scripts: [&scripts.write, &scripts.refresh].map(hash).to_vec(),
             revoke_scripts: [&scripts.delete, &scripts.delete_user, &scripts.rotate]
                 .map(hash)
                 .to_vec(),
         });
+        crate::telemetry::describe();
         let found = discovery::discover(&inner.config, &inner.sentinels, &inner.counters).await;
         inner.install(found.inspect_err(|e| {
             *inner.write_state() = State::Failed(e.clone());
@@ -191,7 +195,7 @@ impl SentinelConnection {
 
     /// Drops the current master and discovers again (what a connection error does).
     pub fn invalidate(&self) {
-        self.inner.invalidate_current();
+        self.inner.invalidate_current("invalidate");
     }
 }
 
@@ -213,6 +217,14 @@ impl Inner {
 
     fn install(&self, found: Found) {
         let generation = self.generations.fetch_add(1, Ordering::SeqCst) + 1;
+        let previous = self
+            .last_master
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace((found.host.clone(), found.port));
+        if previous.is_some_and(|(host, port)| host != found.host || port != found.port) {
+            crate::telemetry::failover(&self.config.master_name);
+        }
         let node = Node {
             host: found.host,
             port: found.port,
@@ -227,11 +239,13 @@ impl Inner {
     }
 
     /// Starts one discovery unless one is running. Called with the state write-locked.
-    fn start_resolving(self: &Arc<Self>, state: &mut State) {
+    /// `reason` is the `reason` label of the rediscovery counter.
+    fn start_resolving(self: &Arc<Self>, state: &mut State, reason: &'static str) {
         if matches!(state, State::Resolving) {
             return;
         }
         *state = State::Resolving;
+        crate::telemetry::rediscovery(&self.config.master_name, reason);
         let inner = Arc::clone(self);
         tokio::spawn(async move {
             let found = discovery::discover(&inner.config, &inner.sentinels, &inner.counters).await;
@@ -258,7 +272,7 @@ impl Inner {
                     State::Ready(node) => return Ok(Arc::clone(node)),
                     State::Failed(e) if joined => return Err(e.clone()),
                     State::Resolving => {}
-                    State::Failed(_) => self.start_resolving(&mut state),
+                    State::Failed(_) => self.start_resolving(&mut state, "retry"),
                 }
                 joined = true;
             }
@@ -276,25 +290,26 @@ impl Inner {
     }
 
     /// Drops the master of `generation` (if still current) and starts discovery at once.
-    fn invalidate(self: &Arc<Self>, generation: u64, why: &str) {
+    /// `why` is also the `reason` label of the rediscovery counter.
+    fn invalidate(self: &Arc<Self>, generation: u64, why: &'static str) {
         let mut state = self.write_state();
         if let State::Ready(node) = &*state {
             if node.generation == generation {
                 tracing::info!(master = %node.addr(), generation, why, "sentinel master dropped");
-                self.start_resolving(&mut state);
+                self.start_resolving(&mut state, why);
                 drop(state);
                 self.changed.send_modify(|v| *v += 1);
             }
         }
     }
 
-    pub(crate) fn invalidate_current(self: &Arc<Self>) {
+    pub(crate) fn invalidate_current(self: &Arc<Self>, why: &'static str) {
         let current = match &*self.read_state() {
             State::Ready(node) => Some(node.generation),
             _ => None,
         };
         if let Some(generation) = current {
-            self.invalidate(generation, "asked to");
+            self.invalidate(generation, why);
         }
     }
 
@@ -313,7 +328,7 @@ impl Inner {
         if let Some((generation, host, port)) = current {
             if parts[3] != host || parts[4] != port.to_string() {
                 discovery::move_to(&self.sentinels, from, discovery::Position::Front);
-                self.invalidate(generation, "+switch-master");
+                self.invalidate(generation, "switch_master");
             }
         }
     }
@@ -359,11 +374,11 @@ impl Inner {
     fn check<T>(self: &Arc<Self>, node: &Node, result: RedisResult<T>) -> RedisResult<T> {
         match result {
             Err(e) if is_readonly(&e) => {
-                self.invalidate(node.generation, "READONLY");
+                self.invalidate(node.generation, "readonly");
                 Err(demoted(node))
             }
             Err(e) if is_connection_failure(&e) => {
-                self.invalidate(node.generation, "connection failed");
+                self.invalidate(node.generation, "connection_error");
                 Err(e)
             }
             other => other,
@@ -373,11 +388,11 @@ impl Inner {
     fn check_value(self: &Arc<Self>, node: &Node, value: Value) -> RedisResult<Value> {
         match &value {
             Value::ServerError(e) if e.kind() == Some(ServerErrorKind::ReadOnly) => {
-                self.invalidate(node.generation, "READONLY");
+                self.invalidate(node.generation, "readonly");
                 Err(demoted(node))
             }
             Value::ServerError(e) if e.kind() == Some(ServerErrorKind::MasterDown) => {
-                self.invalidate(node.generation, "MASTERDOWN");
+                self.invalidate(node.generation, "masterdown");
                 Ok(value)
             }
             _ => Ok(value),
@@ -427,7 +442,7 @@ impl Inner {
                     .into_redis()),
                     // "WAIT cannot be used with replica instances": demoted under us.
                     _ => {
-                        self.invalidate(node.generation, "WAIT refused");
+                        self.invalidate(node.generation, "wait_refused");
                         Err(demoted(&node))
                     }
                 }

@@ -73,6 +73,21 @@
 //! `WAIT` placement: the connection recognises the store's write scripts by their SHA (the
 //! public [`session_redis::scripts`]) and pipelines `WAIT` after their `EVALSHA`, so the Redis
 //! backend needed no hook.
+//!
+//! ## Metrics
+//! Counters through the [`metrics`](https://docs.rs/metrics) facade (no exporter forced: they
+//! go to whatever recorder the application installs, nowhere otherwise). Every one carries
+//! `backend="sentinel"` and `master`, the configured master name (`REDIS_MASTER_NAME`);
+//! none carries an address or a credential.
+//!
+//! | name | labels | counts |
+//! |---|---|---|
+//! | `session_sentinel_failovers_total` ([`FAILOVERS_TOTAL`]) | `backend`, `master` | masters installed at a different address than the previous one: the store followed a failover (announced by `+switch-master` or found by any rediscovery) |
+//! | `session_sentinel_rediscoveries_total` ([`REDISCOVERIES_TOTAL`]) | `backend`, `master`, `reason` | discoveries run after the first connect; `reason` is `switch_master`, `connection_error`, `readonly`, `masterdown`, `wait_refused`, `retry` (the previous discovery had failed) or `invalidate` ([`REDISCOVERY_REASONS`]) |
+//!
+//! A rediscovery that finds the same master (a dropped connection, say) counts only under
+//! `session_sentinel_rediscoveries_total`. Call-level metrics (`session_store_calls_total`
+//! and the rest) come from `session-metrics`' `MeteredStore` wrapped around the store.
 #![deny(missing_docs)]
 
 mod config;
@@ -80,6 +95,7 @@ mod connection;
 mod discovery;
 mod error;
 mod store;
+mod telemetry;
 mod watcher;
 
 pub use config::{
@@ -89,3 +105,4 @@ pub use config::{
 pub use connection::{DiscoveryStats, SentinelConnection};
 pub use error::{SentinelError, SharedError, BACKEND};
 pub use store::SentinelStore;
+pub use telemetry::{FAILOVERS_TOTAL, REDISCOVERIES_TOTAL, REDISCOVERY_REASONS};
