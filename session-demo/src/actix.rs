@@ -18,6 +18,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::routes::{CsrfForm, LoginForm};
 use actix_session::config::{BrowserSession, CookieContentSecurity};
 use actix_session::{Session, SessionMiddleware};
 use actix_web::cookie::{time, Key};
@@ -25,7 +26,6 @@ use actix_web::http::header::{self, ContentType};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{web, HttpResponse};
 use maud::{html, Markup, DOCTYPE};
-use serde::Deserialize;
 use serde_json::{json, Value};
 use session_actix::ActixStore;
 use session_store::{user_of, Clock, SessionData, SessionStore, SystemClock};
@@ -235,22 +235,6 @@ async fn home(demo: web::Data<ActixDemo>, session: Session) -> Handled {
             }
         },
     ))
-}
-
-/// The login form's fields (all optional: a missing CSRF token is a 403, not a 400).
-#[derive(Debug, Default, Deserialize)]
-struct LoginForm {
-    #[serde(default)]
-    username: String,
-    #[serde(default)]
-    password: String,
-    csrf_token: Option<String>,
-}
-
-/// The logout form's field.
-#[derive(Debug, Default, Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
 }
 
 async fn login(session: Session, form: Option<web::Form<LoginForm>>) -> Handled {

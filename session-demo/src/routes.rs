@@ -71,19 +71,20 @@ async fn home(
 
 /// The login form's fields. Every field is optional so that a missing CSRF token is our 403,
 /// not the extractor's 422.
+/// No `Debug`: it holds a password. Shared with the actix-web demo.
 #[derive(Default, Deserialize)]
-struct LoginForm {
+pub(crate) struct LoginForm {
     #[serde(default)]
-    username: String,
+    pub(crate) username: String,
     #[serde(default)]
-    password: String,
-    csrf_token: Option<String>,
+    pub(crate) password: String,
+    pub(crate) csrf_token: Option<String>,
 }
 
 /// The other forms carry only the CSRF token.
 #[derive(Debug, Default, Deserialize)]
-struct CsrfForm {
-    csrf_token: Option<String>,
+pub(crate) struct CsrfForm {
+    pub(crate) csrf_token: Option<String>,
 }
 
 async fn login(

@@ -23,6 +23,17 @@ fn default_config() -> SessionConfig {
     SessionConfig::default() // the existing service's prefix `session:` and TTL 7200
 }
 
+/// A store with the existing service's settings on the system clock.
+async fn system_store(server: &RedisServer) -> session_redis::RedisStore {
+    store_on(
+        server,
+        default_config(),
+        false,
+        Arc::new(session_core::SystemClock),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_session_the_python_service_wrote_loads() {
     let server = RedisServer::start();
@@ -224,13 +235,7 @@ async fn cleanup_repairs_index_entries_of_sessions_deleted_by_another_writer() {
 #[tokio::test]
 async fn python_numbers_and_text_survive_every_write_exactly() {
     let server = RedisServer::start();
-    let store = store_on(
-        &server,
-        default_config(),
-        false,
-        Arc::new(session_core::SystemClock),
-    )
-    .await;
+    let store = system_store(&server).await;
     let mut con = server.connection();
     let numbers = [
         ("created", "1795926903.3024395"),
@@ -310,13 +315,7 @@ async fn python_numbers_and_text_survive_every_write_exactly() {
 #[tokio::test]
 async fn cleanup_indexes_sessions_the_python_service_wrote() {
     let server = RedisServer::start();
-    let store = store_on(
-        &server,
-        default_config(),
-        false,
-        Arc::new(session_core::SystemClock),
-    )
-    .await;
+    let store = system_store(&server).await;
     let mut con = server.connection();
     let mut ids = Vec::new();
     let mut pipe = redis::pipe();
@@ -362,13 +361,7 @@ async fn cleanup_indexes_sessions_the_python_service_wrote() {
 #[tokio::test]
 async fn the_services_expire_keeps_our_session_live() {
     let server = RedisServer::start();
-    let store = store_on(
-        &server,
-        default_config(),
-        false,
-        Arc::new(session_core::SystemClock),
-    )
-    .await;
+    let store = system_store(&server).await;
     let mut con = server.connection();
 
     // SESSION_TTL=7200 gives TTL 7200, as the service's SETEX does.
