@@ -9,6 +9,9 @@
 //!   [`RedisServer::restart`] (same port) for fault tests.
 //! - [`ServerSpec`] + [`Process`]: the generic core, "spawn `redis-server` with these config
 //!   lines in a temp dir", which topologies (replicas, sentinels) build on.
+//! - [`cluster::ClusterTopology`]: a Redis Cluster (3 primaries, 1 replica each, by default)
+//!   joined with `redis-cli --cluster create`, with kill/restart, failover and live-resharding
+//!   helpers; needs `redis-cli` too (`apt-get install -y redis-tools`).
 //! - [`tls::TlsFiles`] + [`ServerSpec::tls`]: servers that also serve TLS, with a throwaway
 //!   CA and server certificate made by the `openssl` tool (topologies too:
 //!   [`sentinel::TopologySpec::tls`]).
@@ -30,6 +33,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cluster;
 pub mod fixtures;
 mod port;
 mod process;
