@@ -3,12 +3,29 @@
 //! | key | type | holds |
 //! |---|---|---|
 //! | `{prefix}{storage id}` | string | the session (see [`codec`](crate::codec)); its TTL ends it |
-//! | `{prefix}~exp` | zset | storage id → the expiry (ms) this store last set: counting, cleanup, exact expiry reports |
-//! | `{prefix}~user:{tag(user)}` | zset | storage id → expiry at the session's last write, expiring with its last member |
+//! | `{prefix}~exp` (one Redis) or `{prefix}~exp{slot tag}` (Cluster) | zset | storage id → the expiry (ms) this store last set: counting, cleanup, exact expiry reports |
+//! | `{prefix}~user:{tag(user)}` | zset | storage id → the session's expiry when it entered the index; no TTL |
 //!
 //! The storage id is the token itself (plain mode, the existing service's `session:{token}`)
 //! or its SHA-256 handle (hashed mode). Neither alphabet contains `~`, so an index key can
 //! never be mistaken for a session key.
+//!
+//! ## Ready for Redis Cluster
+//! Every script declares every key it touches, and the keys of one atomic operation share a
+//! hash slot: a session key and its expiry index entry. Session keys keep the existing
+//! service's names (no hash tag), so each lands in its own slot; under
+//! [`IndexPlacement::PerSlot`] the expiry index is split into one key per slot,
+//! `{prefix}~exp{t}`, where the hash tag `t` is a short string chosen to hash to that slot
+//! ([`slot_tag`]). No key is then touched by every write. A single server (or a Sentinel
+//! group) keeps [`IndexPlacement::Single`], one `~exp` key, which makes `count` one `ZCARD`;
+//! the code path is the same, only the index key a session's entry lives in differs.
+//!
+//! A user's index is one key wherever that user's sessions live, so it is never written in the
+//! same atomic step as a session. It is written *before* a session names its user (see
+//! `write.lua`'s `UNINDEXED` reply), so "log out everywhere" always finds every session; an
+//! entry whose session is gone or names another user is ignored by every reader and pruned by
+//! `cleanup` once its score (the expiry it was indexed with) has passed, so an entry written
+//! for a write still in flight is never pruned.
 
 use session_core::{SessionHandle, SessionId, SESSION_ID_LEN};
 
@@ -17,6 +34,77 @@ use session_core::{SessionHandle, SessionId, SESSION_ID_LEN};
 pub struct KeyLayout {
     prefix: String,
     hashed: bool,
+    placement: IndexPlacement,
+}
+
+/// Where expiry index entries live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IndexPlacement {
+    /// One `{prefix}~exp` key: a single server or a Sentinel group (`count` is one `ZCARD`).
+    #[default]
+    Single,
+    /// One `{prefix}~exp{slot tag}` key per hash slot, next to the sessions of that slot:
+    /// Redis Cluster, where the keys of one atomic operation must share a slot.
+    PerSlot,
+}
+
+/// Redis Cluster's number of hash slots.
+pub const SLOTS: u16 = 16384;
+
+/// The hash slot of `key` as Redis Cluster computes it: CRC16 (XMODEM) of the key, or of its
+/// hash tag (the text between the first `{` and the next `}`, if not empty), mod 16384.
+pub fn key_slot(key: &[u8]) -> u16 {
+    let tagged = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.iter()
+                .position(|&b| b == b'}')
+                .filter(|&close| close > 0)
+                .map(|close| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16::State::<crc16::XMODEM>::calculate(tagged) % SLOTS
+}
+
+/// A short hash tag for every slot: `slot_tag(s)` hashes to slot `s`. Found once by walking
+/// 1-, 2-, then 3-character strings of `[0-9A-Za-z]` (about 250,000 CRCs, a few ms).
+static SLOT_TAGS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut tags: Vec<Option<String>> = vec![None; usize::from(SLOTS)];
+    let mut missing = usize::from(SLOTS);
+    'lengths: for len in 1u32..=4 {
+        for mut n in 0..ALPHABET.len().pow(len) {
+            let mut tag = Vec::with_capacity(len as usize);
+            for _ in 0..len {
+                tag.push(ALPHABET[n % ALPHABET.len()]);
+                n /= ALPHABET.len();
+            }
+            let slot = usize::from(crc16::State::<crc16::XMODEM>::calculate(&tag) % SLOTS);
+            if tags[slot].is_none() {
+                tags[slot] = Some(String::from_utf8(tag).unwrap_or_default());
+                missing -= 1;
+                if missing == 0 {
+                    break 'lengths;
+                }
+            }
+        }
+    }
+    tags.into_iter().map(Option::unwrap_or_default).collect()
+});
+
+/// A hash tag that puts a key in `slot` (see [`key_slot`]).
+pub fn slot_tag(slot: u16) -> &'static str {
+    &SLOT_TAGS[usize::from(slot % SLOTS)]
+}
+
+/// Whether `prefix` holds a hash tag, which puts every key under it in one slot.
+fn has_hash_tag(prefix: &str) -> bool {
+    prefix
+        .find('{')
+        .is_some_and(|open| prefix[open + 1..].find('}').is_some_and(|close| close > 0))
 }
 
 /// A session as named inside Redis: its key suffix and index member.
@@ -65,7 +153,31 @@ impl KeyLayout {
         KeyLayout {
             prefix: prefix.into(),
             hashed,
+            placement: IndexPlacement::Single,
         }
+    }
+
+    /// The same layout with expiry index entries placed as `placement` says. A prefix with
+    /// an unclosed `{` cannot be split per slot (the index keys' tags would not be read as
+    /// tags): it keeps one index, and so do prefixes with a hash tag, whose keys all share one
+    /// slot anyway.
+    pub fn with_placement(mut self, placement: IndexPlacement) -> Self {
+        self.placement = match placement {
+            IndexPlacement::PerSlot if self.prefix.contains('{') => IndexPlacement::Single,
+            other => other,
+        };
+        self
+    }
+
+    /// Where expiry index entries live.
+    pub fn placement(&self) -> IndexPlacement {
+        self.placement
+    }
+
+    /// Whether this layout keeps one expiry index per slot. (A prefix with a hash tag puts
+    /// every key in one slot, so its single index is already slot-local.)
+    pub fn per_slot(&self) -> bool {
+        self.placement == IndexPlacement::PerSlot && !has_hash_tag(&self.prefix)
     }
 
     /// The prefix every key starts with.
@@ -95,9 +207,49 @@ impl KeyLayout {
         key
     }
 
-    /// `{prefix}~exp`: every indexed session scored by its expiry.
+    /// `{prefix}~exp`: every indexed session scored by its expiry (the one expiry index
+    /// under [`IndexPlacement::Single`]).
     pub fn expiry_index(&self) -> String {
         format!("{}~exp", self.prefix)
+    }
+
+    /// The expiry index that holds `sid`'s entry: in the session key's slot.
+    pub fn expiry_index_of(&self, sid: &StorageId) -> String {
+        if self.per_slot() {
+            self.slot_expiry_index(key_slot(self.session_key(sid).as_bytes()))
+        } else {
+            self.expiry_index()
+        }
+    }
+
+    /// `{prefix}~exp{tag}`: the expiry index of one slot (under [`IndexPlacement::PerSlot`]).
+    pub fn slot_expiry_index(&self, slot: u16) -> String {
+        format!("{}~exp{{{}}}", self.prefix, slot_tag(slot))
+    }
+
+    /// Every expiry index key: one, or one per slot.
+    pub fn expiry_indexes(&self) -> Vec<String> {
+        if self.per_slot() {
+            (0..SLOTS).map(|s| self.slot_expiry_index(s)).collect()
+        } else {
+            vec![self.expiry_index()]
+        }
+    }
+
+    /// The slot of `sid`'s key (0 when all indexes are one key: grouping by it is then one
+    /// group).
+    pub fn shard_of(&self, sid: &StorageId) -> u16 {
+        if self.per_slot() {
+            key_slot(self.session_key(sid).as_bytes())
+        } else {
+            0
+        }
+    }
+
+    /// Whether `new` may replace `old` in one atomic step (`rotate`): always on one index, the
+    /// same slot per slot.
+    pub fn same_shard(&self, old: &StorageId, new: &StorageId) -> bool {
+        self.shard_of(old) == self.shard_of(new)
     }
 
     /// `{prefix}~user:` followed by the user's tag (see [`user_hex`]).
@@ -202,6 +354,46 @@ mod tests {
             layout.parse_session_key(key.as_bytes()).unwrap().handle(),
             id.handle()
         );
+    }
+
+    #[test]
+    fn slots_match_redis_cluster() {
+        // CLUSTER KEYSLOT answers, from a Redis 7.0 server.
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"123456789"), 12739);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        assert_eq!(key_slot(b"foo{}{bar}"), key_slot(b"foo{}{bar}"));
+        assert_eq!(
+            key_slot(b"foo{}{bar}"),
+            crc16::State::<crc16::XMODEM>::calculate(b"foo{}{bar}") % SLOTS
+        );
+    }
+
+    #[test]
+    fn every_slot_has_a_tag_and_its_index_lives_there() {
+        for slot in 0..SLOTS {
+            let tag = slot_tag(slot);
+            assert!(!tag.is_empty() && tag.len() <= 3, "slot {slot}: {tag:?}");
+            assert_eq!(key_slot(tag.as_bytes()), slot);
+        }
+        let layout = KeyLayout::new("session:", false).with_placement(IndexPlacement::PerSlot);
+        for _ in 0..100 {
+            let sid = layout.storage_id(&SessionId::generate());
+            let index = layout.expiry_index_of(&sid);
+            assert_eq!(
+                key_slot(index.as_bytes()),
+                key_slot(layout.session_key(&sid).as_bytes())
+            );
+            assert_eq!(layout.parse_session_key(index.as_bytes()), None);
+        }
+        assert_eq!(layout.expiry_indexes().len(), usize::from(SLOTS));
+    }
+
+    #[test]
+    fn a_tagged_prefix_keeps_one_index() {
+        let layout = KeyLayout::new("{app}s:", false).with_placement(IndexPlacement::PerSlot);
+        assert!(!layout.per_slot());
+        assert_eq!(layout.expiry_indexes(), vec!["{app}s:~exp".to_string()]);
     }
 
     #[test]

@@ -18,7 +18,14 @@
 //!   stored bytes, therefore survives a refresh, and a rewrite by any writer, the existing
 //!   service included, makes a stale save fail with `Conflict`.
 //! - Indexes (`{prefix}~exp`, `{prefix}~user:{tag}`, see [`keys`]) make `count` and per-user
-//!   listing and revocation cheap; every multi-key write is one Lua script ([`scripts`]).
+//!   listing and revocation cheap; a write and its expiry index entry are one Lua script
+//!   ([`scripts`]) that declares every key it touches, all in one hash slot, so the same
+//!   scripts run on Redis Cluster with the per-slot index placement
+//!   ([`keys::IndexPlacement`], [`RedisStore::with_index_placement`]).
+//! - A user's index is written before any session names that user, so `delete_user` reaches
+//!   every session this store wrote. Its entries outlive their sessions until `cleanup`
+//!   prunes them (user indexes carry no TTL, so a session kept alive by refreshes alone can
+//!   never drop out of its user's index): run `cleanup` periodically.
 //! - `hash_ids` keys sessions by the SHA-256 of the token, so no token is stored at all.
 //! - **Sessions another writer stores** (the existing service's `SETEX`) load, refresh and
 //!   save like ours. They enter the expiry index (so `count` sees them) when this store first

@@ -52,6 +52,13 @@ impl Reply {
         }
     }
 
+    /// A UTF-8 string item.
+    pub(crate) fn text(&mut self, index: usize) -> Result<String> {
+        let bytes = self.take_bytes(index)?;
+        String::from_utf8(bytes)
+            .map_err(|_| unexpected(self.backend, "expected text in the script reply"))
+    }
+
     pub(crate) fn take_bytes(&mut self, index: usize) -> Result<Vec<u8>> {
         match self.items.get_mut(index) {
             Some(Value::BulkString(bytes)) => Ok(std::mem::take(bytes)),

@@ -22,27 +22,39 @@ macro_rules! script {
     };
 }
 
+/// A script without the prelude (it needs none of it).
+macro_rules! bare_script {
+    ($file:literal) => {
+        include_str!(concat!("lua/", $file))
+    };
+}
+
 /// Every script, loaded once per process (the sources are constants).
+///
+/// Each declares every key it touches, and the keys of one call share a hash slot (a session
+/// key and the expiry index of its slot, see [`keys`](crate::keys)), so they run unchanged on
+/// Redis Cluster.
 #[derive(Debug)]
 pub struct Scripts {
     /// `put` in every mode (`write.lua`).
     pub write: Script,
     /// `refresh`: slide the idle expiry (`refresh.lua`).
     pub refresh: Script,
-    /// `rotate`: move to a fresh id (`rotate.lua`).
+    /// `rotate`: move to a fresh id in the same slot (`rotate.lua`).
     pub rotate: Script,
     /// `delete` (`delete.lua`).
     pub delete: Script,
-    /// `list_user` (`list_user.lua`).
-    pub list_user: Script,
-    /// `delete_user` (`delete_user.lua`).
+    /// `list_user`, one slot's entries: which are live sessions of the user
+    /// (`user_sessions.lua`).
+    pub user_sessions: Script,
+    /// `delete_user`, one slot's entries (`delete_user.lua`).
     pub delete_user: Script,
-    /// One `cleanup` batch (`cleanup.lua`).
-    pub cleanup: Script,
-    /// `count`: settle due expiry index entries, then count (`count.lua`).
-    pub count: Script,
-    /// `cleanup`'s repair pass: drop index members whose key is gone (`drop_gone.lua`).
+    /// `count` and `cleanup`: settle a batch of due expiry index entries (`settle.lua`).
+    pub settle: Script,
+    /// `cleanup`'s repair pass: drop expiry index members whose key is gone (`drop_gone.lua`).
     pub drop_gone: Script,
+    /// `cleanup`'s pruning of a user index (`prune_user.lua`).
+    pub prune_user: Script,
     /// Bulk copy on Redis before 6.2: many sessions, `SET NX` and indexed (`import_batch.lua`,
     /// see `store/import.rs`).
     pub import_batch: Script,
@@ -53,11 +65,11 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     refresh: Script::new(script!("refresh.lua")),
     rotate: Script::new(script!("rotate.lua")),
     delete: Script::new(script!("delete.lua")),
-    list_user: Script::new(script!("list_user.lua")),
+    user_sessions: Script::new(script!("user_sessions.lua")),
     delete_user: Script::new(script!("delete_user.lua")),
-    cleanup: Script::new(script!("cleanup.lua")),
-    count: Script::new(script!("count.lua")),
-    drop_gone: Script::new(script!("drop_gone.lua")),
+    settle: Script::new(script!("settle.lua")),
+    drop_gone: Script::new(bare_script!("drop_gone.lua")),
+    prune_user: Script::new(bare_script!("prune_user.lua")),
     import_batch: Script::new(script!("import_batch.lua")),
 });
 
@@ -81,6 +93,9 @@ pub enum Status {
     Corrupt,
     /// The stored value has no metadata; the caller adopts it first (see `store::adopt`).
     Foreign,
+    /// The write would make a session name a user whose index does not hold it yet: the
+    /// caller adds the entry and calls again (see [`keys`](crate::keys)).
+    Unindexed,
 }
 
 impl Status {
@@ -93,6 +108,7 @@ impl Status {
             -3 => Status::Taken,
             -2 => Status::Corrupt,
             -4 => Status::Foreign,
+            -5 => Status::Unindexed,
             _ => return None,
         })
     }

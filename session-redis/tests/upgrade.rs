@@ -77,8 +77,8 @@ async fn cleanup_reindexes_sessions_of_the_old_layout() {
     );
     assert_eq!(store.delete_user(user).await.unwrap(), 1);
     assert!(store.get(&id).await.unwrap().is_none());
-    let old_index: bool = con.exists(format!("session:~user:{old_hex}")).unwrap();
-    assert!(!old_index, "the old index entry went with the rewrite");
+    // Nothing reads the old layout's index any more; cleanup prunes its entry once the
+    // entry's score (the expiry it was written with) has passed.
 }
 
 #[tokio::test]

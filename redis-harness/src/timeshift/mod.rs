@@ -63,7 +63,7 @@ mod rules;
 mod sync;
 mod wrapper;
 
-pub use sync::TimeShift;
+pub use sync::{IndexOf, TimeShift};
 pub use wrapper::TimeShifted;
 
 /// A key with less virtual time than this left is pinned: left without a TTL, so real time

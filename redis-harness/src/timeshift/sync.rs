@@ -14,11 +14,15 @@ use super::{ms, PIN_MS};
 /// `SCAN COUNT` of a pass.
 const SCAN_COUNT: u64 = 1_000;
 
+/// Names the expiry index that would hold a key's score.
+pub type IndexOf = Arc<dyn Fn(&[u8]) -> String + Send + Sync>;
+
 /// Moves the expiries under one key prefix along with a clock (see the [module](super) docs).
 pub struct TimeShift {
     con: MultiplexedConnection,
     prefix: String,
-    expiry_index: String,
+    /// The expiry index that would hold a key's score (see [`TimeShift::with_index_of`]).
+    index_of: IndexOf,
     clock: Arc<dyn Clock>,
     read: redis::Script,
     pin_short: redis::Script,
@@ -39,7 +43,10 @@ impl TimeShift {
         let last = clock.now();
         TimeShift {
             con,
-            expiry_index: format!("{prefix}~exp"),
+            index_of: {
+                let index = format!("{prefix}~exp");
+                Arc::new(move |_: &[u8]| index.clone())
+            },
             prefix,
             clock,
             read: redis::Script::new(include_str!("read.lua")),
@@ -63,6 +70,13 @@ impl TimeShift {
             .await
             .unwrap_or_else(|e| panic!("timeshift: cannot connect to {redis_url}: {e}"));
         Self::new(con, prefix, clock)
+    }
+
+    /// The same shifter for a store whose expiry index entries live elsewhere than the one
+    /// `{prefix}~exp` (one index per hash slot): `index_of` names a key's index.
+    pub fn with_index_of(mut self, index_of: IndexOf) -> Self {
+        self.index_of = index_of;
+        self
     }
 
     /// The prefix whose keys this shifts.
@@ -155,9 +169,11 @@ impl TimeShift {
             return Ok(());
         }
         let mut read = self.read.prepare_invoke();
-        read.key(&self.expiry_index).arg(&self.prefix);
+        read.arg(&self.prefix);
         for key in keys {
-            read.key(key).arg(Kind::of(key, self.prefix.len()).code());
+            read.key(key)
+                .key((self.index_of)(key))
+                .arg(Kind::of(key, self.prefix.len()).code());
         }
         let rows: Vec<Vec<i64>> = read.invoke_async(con).await?;
         if rows.len() != keys.len() {

@@ -82,6 +82,13 @@ impl TimeShifted {
         self
     }
 
+    /// For a store whose expiry index entries are not all in `{prefix}~exp` (see
+    /// [`TimeShift::with_index_of`]).
+    pub fn with_index_of(mut self, index_of: super::sync::IndexOf) -> Self {
+        self.shift = self.shift.with_index_of(index_of);
+        self
+    }
+
     /// The wrapped store (operations on it do not shift time).
     pub fn inner(&self) -> &Arc<dyn SessionStore> {
         &self.inner

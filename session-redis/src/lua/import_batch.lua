@@ -42,9 +42,9 @@ local function zadd(key, args)
 end
 zadd(KEYS[1], members)
 for _, u in ipairs(order) do
-  local group, ukey = users[u], user_key(prefix, u)
-  zadd(ukey, group.zadd)
-  -- The user index lives as long as its longest-lived member (PTTL -1: no TTL yet).
-  if redis.call('PTTL', ukey) < group.ttl then redis.call('PEXPIRE', ukey, fmt(group.ttl)) end
+  local ukey = prefix .. '~user:' .. u
+  zadd(ukey, users[u].zadd)
+  -- User indexes have no TTL (keys.rs): clear one an older layout gave it.
+  redis.call('PERSIST', ukey)
 end
 return out

@@ -2,7 +2,7 @@
 -- creation and expiry times; whether a session exists is Redis's call (see is_live).
 -- Numbers go back to Redis through fmt(): Lua's default conversion would print 1.7e+12.
 
-local OK, GONE, STALE, TAKEN, CORRUPT, FOREIGN = 1, 0, -1, -3, -2, -4
+local OK, GONE, STALE, TAKEN, CORRUPT, FOREIGN, UNINDEXED = 1, 0, -1, -3, -2, -4, -5
 
 -- The metadata member at the start of a value, with any JSON whitespace (the existing service
 -- writes it back through json.dumps, which adds spaces). The last capture is the position
@@ -113,11 +113,6 @@ local function fresh_w()
   return tonumber(now_us[1]) * 1000000 + tonumber(now_us[2])
 end
 
--- `u`: a user's tag, 24 hex digits of the SHA-256 of the user id (keys.rs user_hex).
-local function user_key(prefix, u)
-  return prefix .. '~user:' .. u
-end
-
 -- Liveness (layout v2): Redis's clock and the key's TTL decide, as for the existing service. A
 -- session is live while its key exists and its absolute expiry (if any) has not passed; every
 -- write sets the key's TTL to exactly the session's expiry (no grace), and the expiry index's
@@ -151,28 +146,26 @@ local function expiry_of(key, expkey, sid, now, t)
   return reported_expiry(redis.call('PTTL', key), score, now, t)
 end
 
--- Writes a value with its expiry as the key's TTL and indexes it. `score` is the expiry as
--- digits, `ttl` the key's time to live in ms (expiry - now, always > 0 here).
+-- Writes a value with its expiry as the key's TTL and indexes it in the expiry index (the
+-- user index is the caller's: see write.lua). `score` is the expiry as digits, `ttl` the
+-- key's time to live in ms (expiry - now).
 -- The shortest TTL a write gives a key (liveness.rs MIN_KEY_TTL_MS): a session written with
 -- moments left (an import or copy) keeps its key until the next operation can see it.
 local MIN_KEY_TTL_MS = 1000
 
-local function store_s(key, value, prefix, expkey, sid, old_u, u, score, ttl)
+local function store_s(key, value, expkey, sid, score, ttl)
   if ttl < MIN_KEY_TTL_MS then ttl = MIN_KEY_TTL_MS end
-  local ttl_s = fmt(ttl)
-  redis.call('SET', key, value, 'PX', ttl_s)
+  redis.call('SET', key, value, 'PX', fmt(ttl))
   redis.call('ZADD', expkey, score, sid)
-  if old_u ~= '' and old_u ~= u then redis.call('ZREM', user_key(prefix, old_u), sid) end
-  if u ~= '' then
-    local ukey = user_key(prefix, u)
-    redis.call('ZADD', ukey, score, sid)
-    -- The user index lives as long as its longest-lived member (PTTL -1: no TTL yet).
-    if redis.call('PTTL', ukey) < ttl then redis.call('PEXPIRE', ukey, ttl_s) end
-  end
 end
 
-local function store(key, value, prefix, expkey, sid, old_u, u, exp, now)
-  store_s(key, value, prefix, expkey, sid, old_u, u, fmt(exp), exp - now)
+-- A write that would make a session name user `u` needs an entry in u's index first, so that
+-- delete_user finds every session of the user (the index is another key, in another slot on
+-- Cluster, so the caller writes it before this script runs, and says so with `indexed`).
+-- Not needed when the session already names u: its entry was written before that write.
+local function needs_user_entry(kind, m, u, indexed)
+  if u == '' or indexed == u then return false end
+  return not (kind == 'meta' and m.u == u and not m.legacy)
 end
 
 -- The expiry of digit strings e and a (a = '0': none), as digits.
@@ -181,39 +174,37 @@ local function expires_at_s(e, a)
   return e
 end
 
-local function unindex(prefix, expkey, sid, u)
-  redis.call('ZREM', expkey, sid)
-  if u ~= '' then redis.call('ZREM', user_key(prefix, u), sid) end
-end
-
--- One batch of expiry index entries due by `now` (cleanup and count). An entry is due when
--- the expiry this store set has passed; Redis has usually deleted the key by then (its TTL),
--- and the entry goes with the session counted as purged. A key still there was extended by
--- another writer (its EXPIRE or SETEX: the entry moves to where the key's TTL now ends) or is
--- past its absolute expiry (deleted). Every entry looked at leaves the due range, so repeated
--- batches end. Returns removed, repaired, entries looked at.
-local function sweep(expkey, prefix, now, batch, default_t)
+-- Settles expiry index entries the caller found due (`now` or earlier): KEYS[first..] are
+-- their session keys and ARGV[first_arg..] their storage ids, in the same order, all in the
+-- index's slot. Redis has usually deleted the key by then (its TTL), and the entry goes with
+-- the session counted as purged. A key still there was extended by another writer (its EXPIRE
+-- or SETEX: the entry moves to where the key's TTL now ends) or is past its absolute expiry
+-- (deleted). An entry no longer due (written meanwhile) is left alone, so a batch read before
+-- this runs can be stale. Returns removed, repaired.
+local function settle(expkey, now, default_t, first_key, first_arg)
   local removed, repaired = 0, 0
-  local due = redis.call('ZRANGEBYSCORE', expkey, '-inf', fmt(now), 'LIMIT', 0, batch)
-  for _, sid in ipairs(due) do
-    local key = prefix .. sid
-    local kind, m = read_head(key)
-    if kind == 'none' then
-      redis.call('ZREM', expkey, sid)
-      removed = removed + 1
-    elseif kind == 'corrupt' then
-      redis.call('ZREM', expkey, sid)
-      repaired = repaired + 1
-    elseif is_live(kind, m, now) then
-      local t = default_t
-      if kind == 'meta' then t = m.t end
-      redis.call('ZADD', expkey, fmt(expiry_of(key, expkey, sid, now, t)), sid)
-      repaired = repaired + 1
-    else
-      redis.call('DEL', key)
-      unindex(prefix, expkey, sid, m.u)
-      removed = removed + 1
+  for i = first_key, #KEYS do
+    local key, sid = KEYS[i], ARGV[first_arg + i - first_key]
+    local score = redis.call('ZSCORE', expkey, sid)
+    if score and tonumber(score) <= now then
+      local kind, m = read_head(key)
+      if kind == 'none' then
+        redis.call('ZREM', expkey, sid)
+        removed = removed + 1
+      elseif kind == 'corrupt' then
+        redis.call('ZREM', expkey, sid)
+        repaired = repaired + 1
+      elseif is_live(kind, m, now) then
+        local t = default_t
+        if kind == 'meta' then t = m.t end
+        redis.call('ZADD', expkey, fmt(expiry_of(key, expkey, sid, now, t)), sid)
+        repaired = repaired + 1
+      else
+        redis.call('DEL', key)
+        redis.call('ZREM', expkey, sid)
+        removed = removed + 1
+      end
     end
   end
-  return removed, repaired, #due
+  return removed, repaired
 end

@@ -1,15 +1,19 @@
--- put, in every mode. KEYS: session key, expiry index.
--- ARGV: mode ('create' | 'upsert' | 'iflive' | 'ifversion'), now, sid, prefix, data tail (see
+-- put, in every mode. KEYS: session key, expiry index, and on one server the index of the
+-- user the data names (none under a per-slot layout).
+-- ARGV: mode ('create' | 'upsert' | 'iflive' | 'ifversion'), now, sid, (unused), data tail (see
 -- compose), user tag, given idle timeout ms ('0': none given), then the metadata a session
 -- gets where no live one is, as digits the caller computed: created, idle timeout, idle
 -- expiry, absolute expiry ('0': none), writes; then '1' when that metadata is a lifetime the
 -- caller gave (stored as it is, over a live session too) else '0', and the expected version
--- ('ifversion').
+-- ('ifversion'), then `indexed`: the user tag whose index already holds this storage id
+-- ('' if the caller wrote none).
 -- Only a write over a live session without a given lifetime composes metadata here (it keeps
 -- the stored creation and absolute expiry), so the common paths format a single number on the
 -- server. The idle expiry never passes the absolute one (Lifetime's rule in session-core).
 -- Returns {OK, created, idle timeout, idle expiry, absolute expiry, writes} (digit strings) |
--- {TAKEN} | {GONE} | {STALE} | {CORRUPT}. The caller rebuilds the bytes to hash them.
+-- {TAKEN} | {GONE} | {STALE} | {CORRUPT} | {UNINDEXED} (the session would newly name user
+-- `u`: the caller adds the id to u's index and calls again with `indexed` = u).
+-- The caller rebuilds the bytes to hash them.
 local mode, now, sid, prefix, tail, u, given_t = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
 local kind, v, m = read_session(KEYS[1])
@@ -19,6 +23,10 @@ if live and mode == 'create' then return {TAKEN} end
 -- Deleted, rotated away or expired: a conditional put never brings it back.
 if not live and (mode == 'iflive' or mode == 'ifversion') then return {GONE} end
 if mode == 'ifversion' and version_of(v) ~= ARGV[14] then return {STALE} end
+-- On one server the caller passes u's index as KEYS[3] and the entry is written here, in the
+-- same step; elsewhere (Cluster: another slot) the caller writes it first.
+local index_user = needs_user_entry(kind, m, u, ARGV[15])
+if index_user and not KEYS[3] then return {UNINDEXED} end
 
 -- Fresh: the caller's metadata. Its write counter is new (microseconds, strictly increasing
 -- per process), so a session deleted and created again with the same data never repeats its
@@ -38,9 +46,10 @@ if live and ARGV[13] ~= '1' then
   e = fmt(idle)
 end
 
-local old_u = ''
-if kind == 'meta' then old_u = m.u end
 local score = expires_at_s(e, a)
-store_s(KEYS[1], compose_s(c, t, a, w, u, tail), prefix, KEYS[2], sid, old_u, u, score,
-        tonumber(score) - now)
+if index_user then
+  redis.call('ZADD', KEYS[3], score, sid)
+  redis.call('PERSIST', KEYS[3])
+end
+store_s(KEYS[1], compose_s(c, t, a, w, u, tail), KEYS[2], sid, score, tonumber(score) - now)
 return {OK, c, t, e, a, w}

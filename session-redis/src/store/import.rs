@@ -67,7 +67,10 @@ where
             return Ok(outcomes);
         }
         let mut call = self.call("import_bulk", None);
+        // The script keeps one expiry index: a per-slot layout (Redis Cluster, 7.0 and newer)
+        // always takes the transaction.
         let native = match self.shared.import_path.0.get() {
+            _ if self.shared.keys.per_slot() => true,
             Some(native) => *native,
             // INFO may be renamed away or denied by an ACL: then the script, which every
             // version runs, and the question is asked again next time.
@@ -131,7 +134,7 @@ where
         live: &[&BulkSession],
         ttl: impl Fn(&BulkSession) -> u64,
     ) -> ScriptInvocation<'static> {
-        let mut invocation = scripts().import_batch.key(&self.shared.expiry_index);
+        let mut invocation = scripts().import_batch.key(self.shared.keys.expiry_index());
         invocation.arg(self.shared.keys.prefix());
         for session in live {
             invocation
@@ -157,8 +160,8 @@ where
         let keys = &self.shared.keys;
         let mut pipe = redis::pipe();
         pipe.atomic();
-        let mut expiry = redis::cmd("ZADD");
-        expiry.arg(&self.shared.expiry_index).arg("GT");
+        // One `ZADD GT` per expiry index (one on a single server, one per slot per slot).
+        let mut expiry: std::collections::BTreeMap<String, redis::Cmd> = Default::default();
         let mut users: Vec<UserEntries<'_>> = Vec::new();
         let mut user_at: HashMap<&str, usize> = HashMap::new();
         for session in live {
@@ -170,7 +173,15 @@ where
                 .arg(ttl)
                 .arg("NX");
             let (score, member) = (session.expires_at.0, session.sid.as_str());
-            expiry.arg(score).arg(member);
+            expiry
+                .entry(keys.expiry_index_of(&session.sid))
+                .or_insert_with_key(|index| {
+                    let mut zadd = redis::cmd("ZADD");
+                    zadd.arg(index).arg("GT");
+                    zadd
+                })
+                .arg(score)
+                .arg(member);
             if session.user_hex.is_empty() {
                 continue;
             }
@@ -186,7 +197,9 @@ where
             user.longest_ttl = user.longest_ttl.max(ttl);
             user.members.push((score, member));
         }
-        pipe.add_command(expiry).ignore();
+        for zadd in expiry.into_values() {
+            pipe.add_command(zadd).ignore();
+        }
         if !users.is_empty() {
             let mut index = redis::cmd("EVAL");
             index.arg(INDEX_USERS).arg(users.len());

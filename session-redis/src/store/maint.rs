@@ -1,7 +1,7 @@
 //! `cleanup`: purge expired sessions and repair index entries, in bounded batches.
 
 use redis::aio::ConnectionLike;
-use session_core::{CleanupReport, Result, SessionId};
+use session_core::{CleanupReport, Result, SessionId, Timestamp};
 
 use super::call::Call;
 use super::RedisStore;
@@ -67,9 +67,10 @@ where
         Ok(keys)
     }
 
-    /// Walks one index with `ZSCAN` and drops the members whose session key is gone, a
-    /// batch per script call. Returns how many were dropped.
+    /// Walks one expiry index with `ZSCAN` and drops the members whose session key is gone,
+    /// a batch per script call. Returns how many were dropped.
     async fn drop_gone(&self, call: &mut Call<C>, index: &str) -> Result<u64> {
+        let keys = &self.shared.keys;
         let mut dropped = 0;
         let mut cursor = 0u64;
         loop {
@@ -77,12 +78,18 @@ where
             zscan.arg(index).arg(cursor).arg("COUNT").arg(CLEANUP_BATCH);
             // ZSCAN answers member, score, member, score, …
             let (next, flat): (u64, Vec<String>) = call.query(&zscan).await?;
-            let members: Vec<&String> = flat.iter().step_by(2).collect();
+            let members: Vec<StorageId> = flat
+                .iter()
+                .step_by(2)
+                .filter_map(|m| keys.parse_member(m))
+                .collect();
             if !members.is_empty() {
                 let mut invocation = scripts().drop_gone.key(index);
-                invocation.arg(self.shared.keys.prefix());
-                for member in members {
-                    invocation.arg(member);
+                for sid in &members {
+                    invocation.key(keys.session_key(sid));
+                }
+                for sid in &members {
+                    invocation.arg(sid.as_str());
                 }
                 dropped += call.invoke_as::<u64>(&invocation).await?;
             }
@@ -94,35 +101,95 @@ where
         Ok(dropped)
     }
 
+    /// Settles every due entry of one expiry index, a batch at a time.
+    async fn settle_index(
+        &self,
+        call: &mut Call<C>,
+        index: &str,
+        now: Timestamp,
+        report: &mut CleanupReport,
+    ) -> Result<()> {
+        // Each batch either deletes its entries or moves them past `now`, so this ends.
+        loop {
+            let mut range = redis::cmd("ZRANGEBYSCORE");
+            range
+                .arg(index)
+                .arg("-inf")
+                .arg(now.0)
+                .arg("LIMIT")
+                .arg(0)
+                .arg(CLEANUP_BATCH);
+            let due: Vec<String> = call.query(&range).await?;
+            if due.is_empty() {
+                return Ok(());
+            }
+            let (removed, repaired) = self.settle(call, index, &due, now).await?;
+            report.removed += removed;
+            report.repaired += repaired;
+            if (due.len() as u64) < CLEANUP_BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Prunes one user index: entries scored at or before `now` whose session is gone,
+    /// expired, unreadable or names someone else. (An entry written for a write in flight is
+    /// scored ahead of `now`, so it is never pruned from under that write.)
+    async fn prune_user_index(&self, call: &mut Call<C>, key: &str, now: Timestamp) -> Result<u64> {
+        let Some(u) = key.strip_prefix(&self.shared.keys.user_index("")) else {
+            return Ok(0);
+        };
+        let mut pruned = 0;
+        for (index, group) in self.user_entries(call, u, Some(now)).await? {
+            let live: std::collections::HashSet<_> = self
+                .user_sessions(call, &index, &group, u, now)
+                .await?
+                .into_iter()
+                .map(|summary| summary.handle)
+                .collect();
+            let stale: Vec<&StorageId> = group
+                .iter()
+                .filter(|sid| !live.contains(&sid.handle()))
+                .collect();
+            if stale.is_empty() {
+                continue;
+            }
+            let mut invocation = scripts().prune_user.key(key);
+            invocation.arg(now.0);
+            for sid in stale {
+                invocation.arg(sid.as_str());
+            }
+            pruned += call.invoke_as::<u64>(&invocation).await?;
+        }
+        Ok(pruned)
+    }
+
     pub(crate) async fn cleanup_in(&self, call: &mut Call<C>) -> Result<CleanupReport> {
         let now = self.now();
         let keys = &self.shared.keys;
         let mut report = CleanupReport::default();
 
-        // Each batch either deletes its entries or moves them past `now`, so this ends.
-        loop {
-            let mut invocation = scripts().cleanup.key(&self.shared.expiry_index);
-            invocation
-                .arg(now.0)
-                .arg(keys.prefix())
-                .arg(CLEANUP_BATCH)
-                .arg(self.default_idle_ms());
-            let reply = call.invoke(&invocation).await?;
-            report.removed += reply.uint(0)?;
-            report.repaired += reply.uint(1)?;
-            if reply.uint(2)? < CLEANUP_BATCH {
-                break;
-            }
+        let indexes: Vec<String> = if keys.per_slot() {
+            self.index_sizes(call, now)
+                .await?
+                .into_iter()
+                .map(|size| size.index)
+                .collect()
+        } else {
+            vec![keys.expiry_index()]
+        };
+        for index in &indexes {
+            self.settle_index(call, index, now, &mut report).await?;
         }
 
-        let user_indexes = self.scan_keys(call, &keys.user_index_pattern()).await?;
-
-        // Entries whose session is gone but not due (another writer's plain `DEL`; user index
-        // members, which do not move when a session is refreshed): check every remaining
-        // member against its key.
-        report.repaired += self.drop_gone(call, &self.shared.expiry_index).await?;
-        for key in &user_indexes {
-            report.repaired += self.drop_gone(call, key).await?;
+        // Entries whose session is gone but not due (another writer's plain `DEL`): check
+        // every remaining member against its key. User index entries are pruned once their
+        // score has passed.
+        for index in &indexes {
+            report.repaired += self.drop_gone(call, index).await?;
+        }
+        for key in self.scan_keys(call, &keys.user_index_pattern()).await? {
+            report.repaired += self.prune_user_index(call, &key, now).await?;
         }
         report.repaired += self.index_foreign(call).await?;
         Ok(report)

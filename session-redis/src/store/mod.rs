@@ -6,6 +6,7 @@ mod call;
 mod import;
 mod maint;
 mod read;
+mod shards;
 mod write;
 
 use std::fmt;
@@ -68,7 +69,6 @@ pub(crate) struct Shared {
     pub(crate) session: SessionConfig,
     /// Upper bound on one round trip, so a dead server fails fast whatever the connection does.
     pub(crate) deadline: Duration,
-    pub(crate) expiry_index: String,
     /// Plain commands or the script for bulk imports (by server version).
     pub(crate) import_path: import::ImportPath,
 }
@@ -133,7 +133,6 @@ where
     pub fn with_connection(conn: C, config: RedisConfig, clock: Arc<dyn Clock>) -> Self {
         let keys = KeyLayout::new(config.session.key_prefix.clone(), config.hash_ids);
         let shared = Shared {
-            expiry_index: keys.expiry_index(),
             keys,
             deadline: config
                 .connect_timeout
@@ -146,6 +145,23 @@ where
             clock,
             backend: BACKEND,
             shared: Arc::new(shared),
+        }
+    }
+
+    /// The same store with its expiry index entries placed as `placement` says:
+    /// [`IndexPlacement::PerSlot`](crate::keys::IndexPlacement) for Redis Cluster (see
+    /// [`keys`](crate::keys)). Both placements work on one server; a store and every other
+    /// store on the same keys must use the same one.
+    pub fn with_index_placement(self, placement: crate::keys::IndexPlacement) -> Self {
+        let shared = Shared {
+            keys: self.shared.keys.clone().with_placement(placement),
+            session: self.shared.session.clone(),
+            deadline: self.shared.deadline,
+            import_path: import::ImportPath::default(),
+        };
+        RedisStore {
+            shared: Arc::new(shared),
+            ..self
         }
     }
 

@@ -69,7 +69,7 @@ where
         now: Timestamp,
     ) -> Result<Loaded> {
         let (fetched, pttl, score) = call
-            .get_timed(key, &self.shared.expiry_index, sid.as_str())
+            .get_timed(key, &self.shared.keys.expiry_index_of(sid), sid.as_str())
             .await?;
         let bytes = match fetched {
             Fetched::Value(bytes) => bytes,
@@ -113,19 +113,116 @@ where
         }
     }
 
+    /// Live sessions in the expiry indexes: entries ahead of `now` are live sessions (or ones
+    /// another writer deleted with a plain `DEL` since: cleanup's reconcile pass drops those);
+    /// due entries are settled first. One round trip per index when nothing is due.
     pub(crate) async fn count_in(&self, call: &mut Call<C>) -> Result<u64> {
+        if !self.shared.keys.per_slot() {
+            return self
+                .count_index(call, &self.shared.keys.expiry_index())
+                .await;
+        }
+        let mut total = 0;
+        for size in self.index_sizes(call, self.now()).await? {
+            total += if size.due == 0 {
+                size.entries
+            } else {
+                self.count_index(call, &size.index).await?
+            };
+        }
+        Ok(total)
+    }
+
+    async fn count_index(&self, call: &mut Call<C>, index: &str) -> Result<u64> {
         loop {
-            let mut invocation = scripts().count.key(&self.shared.expiry_index);
-            invocation
-                .arg(self.now().0)
-                .arg(self.shared.keys.prefix())
+            let now = self.now();
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZRANGEBYSCORE")
+                .arg(index)
+                .arg("-inf")
+                .arg(now.0)
+                .arg("LIMIT")
+                .arg(0)
                 .arg(super::maint::CLEANUP_BATCH)
-                .arg(self.default_idle_ms());
-            let n: i64 = call.invoke_as(&invocation).await?;
-            if let Ok(n) = u64::try_from(n) {
+                .cmd("ZCARD")
+                .arg(index);
+            let (due, n): (Vec<String>, u64) = call.pipe(&pipe).await?;
+            if due.is_empty() {
                 return Ok(n);
             }
+            self.settle(call, index, &due, now).await?;
         }
+    }
+
+    /// Settles due entries of one expiry index (`settle.lua`); returns (removed, repaired).
+    pub(crate) async fn settle(
+        &self,
+        call: &mut Call<C>,
+        index: &str,
+        due: &[String],
+        now: Timestamp,
+    ) -> Result<(u64, u64)> {
+        let keys = &self.shared.keys;
+        let mut invocation = scripts().settle.key(index);
+        // A member that is not a storage id was not written by this store: its key (if any)
+        // is not ours to judge, so the entry is dropped as a repair.
+        let mut members = Vec::with_capacity(due.len());
+        let mut strangers = Vec::new();
+        for member in due {
+            match keys.parse_member(member) {
+                Some(sid) => {
+                    invocation.key(keys.session_key(&sid));
+                    members.push(member);
+                }
+                None => strangers.push(member),
+            }
+        }
+        let mut repaired = 0;
+        if !strangers.is_empty() {
+            let mut zrem = redis::cmd("ZREM");
+            zrem.arg(index).arg(&strangers);
+            repaired += call.query::<u64>(&zrem).await?;
+        }
+        if members.is_empty() {
+            return Ok((0, repaired));
+        }
+        invocation.arg(now.0).arg(self.default_idle_ms());
+        for member in members {
+            invocation.arg(member);
+        }
+        let reply = call.invoke(&invocation).await?;
+        Ok((reply.uint(0)?, repaired + reply.uint(1)?))
+    }
+
+    /// The storage ids in the user's index, grouped by expiry index (each group one slot),
+    /// at most a batch per group. `due_by`: only entries scored at or before it (cleanup).
+    pub(crate) async fn user_entries(
+        &self,
+        call: &mut Call<C>,
+        user_hex: &str,
+        due_by: Option<Timestamp>,
+    ) -> Result<Vec<(String, Vec<StorageId>)>> {
+        let keys = &self.shared.keys;
+        let mut range = redis::cmd("ZRANGEBYSCORE");
+        range.arg(keys.user_index(user_hex)).arg("-inf");
+        match due_by {
+            Some(t) => range.arg(t.0),
+            None => range.arg("+inf"),
+        };
+        let members: Vec<String> = call.query(&range).await?;
+        let mut groups: std::collections::BTreeMap<u16, Vec<StorageId>> = Default::default();
+        // A member that is not a storage id was not written by this store: skip it.
+        for sid in members.iter().filter_map(|m| keys.parse_member(m)) {
+            groups.entry(keys.shard_of(&sid)).or_default().push(sid);
+        }
+        let mut out = Vec::new();
+        for group in groups.into_values() {
+            let index = keys.expiry_index_of(&group[0]);
+            for chunk in group.chunks(super::maint::CLEANUP_BATCH as usize) {
+                out.push((index.clone(), chunk.to_vec()));
+            }
+        }
+        Ok(out)
     }
 
     pub(crate) async fn list_user_in(
@@ -135,13 +232,32 @@ where
     ) -> Result<Vec<SessionSummary>> {
         let now = self.now();
         let u = user_hex(user);
+        let mut out = Vec::new();
+        for (index, group) in self.user_entries(call, &u, None).await? {
+            out.extend(self.user_sessions(call, &index, &group, &u, now).await?);
+        }
+        Ok(out)
+    }
+
+    /// Which of `group` (one slot's entries of the user's index) are live sessions naming the
+    /// user tagged `u`, as summaries (`user_sessions.lua`).
+    pub(crate) async fn user_sessions(
+        &self,
+        call: &mut Call<C>,
+        index: &str,
+        group: &[StorageId],
+        u: &str,
+        now: Timestamp,
+    ) -> Result<Vec<SessionSummary>> {
         let keys = &self.shared.keys;
-        let mut invocation = scripts().list_user.key(keys.user_index(&u));
-        invocation
-            .key(&self.shared.expiry_index)
-            .arg(now.0)
-            .arg(keys.prefix())
-            .arg(&u);
+        let mut invocation = scripts().user_sessions.key(index);
+        for sid in group {
+            invocation.key(keys.session_key(sid));
+        }
+        invocation.arg(now.0).arg(u);
+        for sid in group {
+            invocation.arg(sid.as_str());
+        }
         let items: Vec<Value> = call.invoke_as(&invocation).await?;
         let bad = || unexpected(call.backend(), "malformed list_user reply");
         let mut out = Vec::with_capacity(items.len() / 5);
@@ -152,7 +268,6 @@ where
                 return Err(bad());
             };
             let member = std::str::from_utf8(member).map_err(|_| bad())?;
-            // A member that is not a storage id was not written by this store: skip it.
             let Some(sid) = keys.parse_member(member) else {
                 continue;
             };
@@ -215,7 +330,7 @@ where
         for (key, sid) in &candidates {
             pipe.cmd("PTTL").arg(key);
             pipe.cmd("ZSCORE")
-                .arg(&self.shared.expiry_index)
+                .arg(keys.expiry_index_of(sid))
                 .arg(sid.as_str());
         }
         let mut replies: Vec<Value> = call.pipe(&pipe).await?;
