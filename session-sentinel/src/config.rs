@@ -16,12 +16,14 @@ pub const DEFAULT_SENTINEL_TIMEOUT: Duration = Duration::from_millis(300);
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(5);
 /// Default `WAIT` timeout of replicated writes.
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(250);
+/// Default number of connections replicated writes use at most, per master.
+pub const DEFAULT_WAIT_POOL_SIZE: usize = 64;
 
 /// How many replicas must confirm a write before the store acknowledges it.
 ///
-/// `Replicated` sends `WAIT replicas timeout` right after the write, on the same connection,
-/// and fails the call with [`SentinelError::NotReplicated`](crate::SentinelError) when fewer
-/// confirm in time. See the [crate docs](crate#durability) for what it does and does not
+/// `Replicated` sends `WAIT replicas timeout` right after the write, on a connection that
+/// carries only that write, and fails the call with
+/// [`SentinelError::NotReplicated`](crate::SentinelError) when fewer confirm in time. See the [crate docs](crate#durability) for what it does and does not
 /// guarantee, and what it costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
@@ -50,12 +52,15 @@ pub enum Durability {
 /// | `save_durability` | `REDIS_WAIT_REPLICAS` (0 = async) | async |
 /// | `revoke_durability` | `REDIS_WAIT_REPLICAS_REVOKE` (0 = async) | 1 replica |
 /// | both `WAIT` timeouts | `REDIS_WAIT_TIMEOUT_MS` | 250 |
+/// | `wait_pool_size` | `REDIS_WAIT_POOL_SIZE` | 64 |
 /// | `redis` | everything [`RedisConfig`] reads (`REDIS_DB`, `REDIS_USERNAME`, `REDIS_PASSWORD`, timeouts, `SESSION_*`) except the address, which the Sentinels give | |
 /// | `redis.tls`, `redis.tls_ca_file` | `REDIS_TLS`, `REDIS_TLS_CA_FILE` (feature `tls`): TLS to the Sentinels and the data nodes alike | off |
 ///
-/// `save_durability` covers every `put` (so `create`, `set`, `save`, `import`) and `refresh`;
-/// `revoke_durability` covers `delete`, `delete_user` and `rotate`, whose loss brings a
-/// logged-out session back. `Debug` hides both passwords.
+/// `save_durability` covers every `put` (so `create`, `set`, `save`, `import`) and `refresh`,
+/// and any write the connection does not recognise as a deletion; `revoke_durability` covers
+/// `delete`, `delete_user` and `rotate` (and any `DEL`/`UNLINK`), whose loss brings a
+/// logged-out session back (see the [crate docs](crate#durability)). `Debug` hides both
+/// passwords.
 ///
 /// ```
 /// use session_sentinel::{Durability, SentinelConfig};
@@ -90,6 +95,11 @@ pub struct SentinelConfig {
     pub save_durability: Durability,
     /// Durability of `delete`, `delete_user`, `rotate`.
     pub revoke_durability: Durability,
+    /// How many connections to the master replicated writes use at most: each in-flight
+    /// replicated write has one to itself, since `WAIT` blocks its connection. More
+    /// concurrent ones wait for a free connection (for the response timeout at most, then
+    /// fail with `SentinelError::Saturated`, and are retried within the budget).
+    pub wait_pool_size: usize,
     /// Data-node settings: db, credentials, timeouts, key mode, session settings. Its host
     /// and port are not used.
     pub redis: RedisConfig,
@@ -110,6 +120,7 @@ impl SentinelConfig {
                 replicas: 1,
                 timeout: DEFAULT_WAIT_TIMEOUT,
             },
+            wait_pool_size: DEFAULT_WAIT_POOL_SIZE,
             redis: RedisConfig::default(),
         }
     }
@@ -158,6 +169,11 @@ impl SentinelConfig {
         c.save_durability = durability(parse_var(&lookup, "REDIS_WAIT_REPLICAS")?.unwrap_or(0));
         c.revoke_durability =
             durability(parse_var(&lookup, "REDIS_WAIT_REPLICAS_REVOKE")?.unwrap_or(1));
+        match parse_var::<usize>(&lookup, "REDIS_WAIT_POOL_SIZE")? {
+            Some(0) => return Err(Error::config("REDIS_WAIT_POOL_SIZE", "must be at least 1")),
+            Some(n) => c.wait_pool_size = n,
+            None => {}
+        }
         Ok(c)
     }
 
@@ -224,6 +240,7 @@ impl fmt::Debug for SentinelConfig {
             .field("retry_budget", &self.retry_budget)
             .field("save_durability", &self.save_durability)
             .field("revoke_durability", &self.revoke_durability)
+            .field("wait_pool_size", &self.wait_pool_size)
             .field("redis", &self.redis)
             .finish()
     }
@@ -260,6 +277,7 @@ mod tests {
             ("REDIS_WAIT_REPLICAS", "2"),
             ("REDIS_WAIT_REPLICAS_REVOKE", "0"),
             ("REDIS_WAIT_TIMEOUT_MS", "50"),
+            ("REDIS_WAIT_POOL_SIZE", "8"),
             ("SESSION_TTL", "60"),
         ])
         .unwrap();
@@ -283,6 +301,7 @@ mod tests {
             }
         );
         assert_eq!(c.revoke_durability, Durability::Async);
+        assert_eq!(c.wait_pool_size, 8);
         assert_eq!(c.redis.session.idle_timeout, Duration::from_secs(60));
     }
 
@@ -296,6 +315,7 @@ mod tests {
             Durability::Replicated { replicas: 1, .. }
         ));
         assert_eq!(c.retry_budget, DEFAULT_RETRY_BUDGET);
+        assert_eq!(c.wait_pool_size, DEFAULT_WAIT_POOL_SIZE);
     }
 
     #[test]
@@ -308,6 +328,7 @@ mod tests {
             ("REDIS_SENTINEL_RETRY_BUDGET_MS", "soon"),
             ("REDIS_WAIT_REPLICAS", "-1"),
             ("REDIS_WAIT_TIMEOUT_MS", "0"),
+            ("REDIS_WAIT_POOL_SIZE", "0"),
         ] {
             let mut pairs = vec![
                 ("REDIS_SENTINELS", "s:1"),

@@ -6,25 +6,47 @@
 //! one discovery task; every other request waits on a `watch` channel for its outcome.
 //! Invalidation names the generation it saw fail, so a late error from an old connection
 //! never tears down a newer master.
+//!
+//! How each request is carried out (reads and asynchronous writes on the shared connection,
+//! replicated writes on connections of their own, the fence, settling) is in `exec`.
+
+mod exec;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{Arg, Cmd, ErrorKind, Pipeline, RedisFuture, RedisResult, ServerErrorKind, Value};
-use tokio::sync::watch;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+use tokio::sync::{watch, OnceCell};
 
-use crate::config::{Durability, SentinelConfig};
+use crate::classify::Classifier;
+use crate::config::SentinelConfig;
 use crate::discovery::{self, Counters, Found};
+use crate::durable::Pool;
 use crate::error::{Addr, SentinelError};
+use crate::fence::Fence;
+use crate::request::Request;
+use crate::settle::ClientTag;
 
 /// How long a request waits for discovery before failing with
 /// [`SentinelError::NoMaster`] (the store then retries within its budget).
 pub(crate) const RESOLVE_WAIT: Duration = Duration::from_secs(2);
-/// How long a failover announcement fences replicated writes on the old master at most (by
-/// then the switch happened, or the failover was aborted and the master stays).
-const FENCE_MAX: Duration = Duration::from_secs(10);
+/// How many distinct scripts are remembered for preloading.
+const MAX_SCRIPTS: usize = 64;
+
+/// The longest one request can take on the connection, every step at its bound: waiting for
+/// discovery; for a replicated write, a free connection, opening one and its `CLIENT INFO`,
+/// and the write with its `WAIT`; settling an interrupted write (a connect and a
+/// `CLIENT KILL`). Plus a margin for scheduling.
+pub(crate) fn attempt_bound(config: &SentinelConfig) -> Duration {
+    let (connect, response, wait) = (
+        config.redis.connect_timeout,
+        config.redis.response_timeout,
+        config.max_wait(),
+    );
+    RESOLVE_WAIT + connect * 2 + response * 6 + wait * 3 + Duration::from_millis(500)
+}
 
 /// A connection to whichever node the Sentinels name master, following failovers.
 ///
@@ -34,8 +56,10 @@ const FENCE_MAX: Duration = Duration::from_secs(10);
 /// is dropped.
 ///
 /// Re-resolves on: connection errors and timeouts, `READONLY`, `WAIT` refused by a replica,
-/// `+switch-master` for its name. Writes the store's scripts classify as covered by a
-/// [`Durability::Replicated`] setting are pipelined with `WAIT` on a dedicated connection.
+/// `+switch-master` for its name. Writes (told from reads by command name) covered by a
+/// [`Durability::Replicated`](crate::Durability) setting are pipelined with `WAIT`, each on
+/// a connection of its own; no write is sent to a master a Sentinel announced it is failing
+/// over.
 #[derive(Clone)]
 pub struct SentinelConnection {
     inner: Arc<Inner>,
@@ -80,8 +104,14 @@ pub(crate) struct Inner {
     last_master: Mutex<Option<(String, u16)>>,
     /// Dropped with `Inner`: background tasks watching it stop.
     pub(crate) shutdown: watch::Sender<()>,
-    save_scripts: Vec<String>,
-    revoke_scripts: Vec<String>,
+    classifier: Classifier,
+    /// Masters a Sentinel announced it is failing over: no write goes there.
+    fence: Fence,
+    /// When a write refused by the fence last made us ask the Sentinels again.
+    fenced_check: Mutex<Option<Instant>>,
+    /// Script bodies seen in `SCRIPT LOAD`, loaded into every new master before it is used
+    /// (Redis does not replicate its script cache).
+    scripts: Mutex<Vec<Vec<u8>>>,
 }
 
 enum State {
@@ -93,22 +123,21 @@ enum State {
 struct Node {
     host: String,
     port: u16,
+    /// Reads and asynchronous writes.
     conn: MultiplexedConnection,
-    durable: MultiplexedConnection,
+    /// `conn`'s identity on the server, to settle writes whose answer is lost.
+    tag: Option<ClientTag>,
+    /// Whether `conn`'s server side is known closed, once one write on it was interrupted
+    /// (every write interrupted with it shares the answer).
+    conn_settled: OnceCell<bool>,
+    /// Connections for replicated writes.
+    pool: Pool,
     generation: u64,
-    /// Set when a Sentinel announced a failover of this node: until then, replicated writes
-    /// are not acknowledged from it.
-    fenced_until: Mutex<Option<Instant>>,
 }
 
 impl Node {
     fn addr(&self) -> String {
         Addr(&self.host, self.port).to_string()
-    }
-
-    fn fenced(&self) -> bool {
-        let until = *self.fenced_until.lock().unwrap_or_else(|e| e.into_inner());
-        until.is_some_and(|t| Instant::now() < t)
     }
 
     fn failover_started(&self, applied: bool) -> redis::RedisError {
@@ -128,8 +157,6 @@ impl SentinelConnection {
     /// [`SentinelError::NotMaster`] when the named master stays unusable for the discovery's
     /// time (about 2 s: a failover in progress).
     pub async fn connect(config: &SentinelConfig) -> Result<Self, SentinelError> {
-        let scripts = session_redis::scripts::scripts();
-        let hash = |s: &redis::Script| s.get_hash().to_owned();
         let inner = Arc::new(Inner {
             sentinels: Mutex::new(config.sentinels.clone()),
             config: config.clone(),
@@ -140,10 +167,10 @@ impl SentinelConnection {
             switch_events: AtomicU64::new(0),
             last_master: Mutex::new(None),
             shutdown: watch::Sender::new(()),
-            save_scripts: [&scripts.write, &scripts.refresh].map(hash).to_vec(),
-            revoke_scripts: [&scripts.delete, &scripts.delete_user, &scripts.rotate]
-                .map(hash)
-                .to_vec(),
+            classifier: Classifier::new(),
+            fence: Fence::default(),
+            fenced_check: Mutex::new(None),
+            scripts: Mutex::new(Vec::new()),
         });
         crate::telemetry::describe();
         let found = discovery::discover(&inner.config, &inner.sentinels, &inner.counters).await;
@@ -229,13 +256,45 @@ impl Inner {
             host: found.host,
             port: found.port,
             conn: found.conn,
-            durable: found.durable,
+            tag: found.tag,
+            conn_settled: OnceCell::new(),
+            pool: Pool::new(self.config.wait_pool_size),
             generation,
-            fenced_until: Mutex::new(None),
         };
         tracing::info!(master = %node.addr(), generation, "sentinel master installed");
         *self.write_state() = State::Ready(Arc::new(node));
         self.changed.send_modify(|v| *v += 1);
+    }
+
+    /// Remembers the body of a `SCRIPT LOAD` (a few distinct ones at most: the backend's).
+    fn learn_script(&self, cmd: &Cmd) {
+        if let Some(body) = crate::classify::script_load_body(cmd) {
+            let mut scripts = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
+            if scripts.len() < MAX_SCRIPTS && !scripts.iter().any(|s| s.as_slice() == body) {
+                scripts.push(body.to_vec());
+            }
+        }
+    }
+
+    /// Loads every script seen so far into a master found by rediscovery, so its first
+    /// writes do not meet `NOSCRIPT`: a replicated one would wait out a futile `WAIT` before
+    /// the script is loaded and it is sent again. Best effort, one round trip.
+    async fn preload_scripts(&self, conn: &mut MultiplexedConnection) {
+        let scripts = self
+            .scripts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if scripts.is_empty() {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for body in &scripts {
+            pipe.cmd("SCRIPT").arg("LOAD").arg(body.as_slice()).ignore();
+        }
+        if let Err(e) = pipe.exec_async(conn).await {
+            tracing::debug!(error = %e, "scripts not preloaded");
+        }
     }
 
     /// Starts one discovery unless one is running. Called with the state write-locked.
@@ -250,7 +309,10 @@ impl Inner {
         tokio::spawn(async move {
             let found = discovery::discover(&inner.config, &inner.sentinels, &inner.counters).await;
             match found {
-                Ok(found) => inner.install(found),
+                Ok(mut found) => {
+                    inner.preload_scripts(&mut found.conn).await;
+                    inner.install(found);
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "sentinel discovery failed");
                     *inner.write_state() = State::Failed(e);
@@ -321,6 +383,11 @@ impl Inner {
             return;
         }
         self.switch_events.fetch_add(1, Ordering::Relaxed);
+        // The new master is no longer being failed over (it may be one fenced earlier, now
+        // promoted back).
+        if let Ok(new_port) = parts[4].parse::<u16>() {
+            self.fence.lift(parts[3], new_port);
+        }
         let current = match &*self.read_state() {
             State::Ready(node) => Some((node.generation, node.host.clone(), node.port)),
             _ => None,
@@ -333,158 +400,39 @@ impl Inner {
         }
     }
 
-    /// `+selected-slave slave <ip:port> <ip> <port> @ <name> <master-ip> <master-port>`: the
-    /// leader is about to promote a replica of that master. From here a replica still
-    /// attached to the old master can confirm writes the promoted one never receives, so
-    /// replicated writes on the old master are fenced until the switch (or [`FENCE_MAX`]).
+    /// `+selected-slave … @ <name> <ip> <port>`: the leader is about to promote a replica of
+    /// that master; fence it (see `fence`).
     pub(crate) fn on_failover_started(&self, payload: &str) {
-        let parts: Vec<&str> = payload.split_whitespace().collect();
-        if parts.len() != 8 || parts[5] != self.config.master_name {
-            return;
-        }
-        if let State::Ready(node) = &*self.read_state() {
-            if parts[6] == node.host && parts[7] == node.port.to_string() {
-                tracing::info!(master = %node.addr(), "failover started: replicated writes fenced");
-                *node.fenced_until.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Instant::now() + FENCE_MAX);
-            }
+        if let Some((host, port)) = crate::fence::selected_slave(payload, &self.config.master_name)
+        {
+            tracing::info!(master = %Addr(&host, port), "failover started: writes fenced");
+            self.fence.raise(&host, port);
         }
     }
 
-    /// The durability covering this command: `EVALSHA` of one of the store's write scripts.
-    fn durability_of(&self, cmd: &Cmd) -> Durability {
-        let mut args = cmd.args_iter();
-        let (Some(Arg::Simple(name)), Some(Arg::Simple(sha))) = (args.next(), args.next()) else {
-            return Durability::Async;
-        };
-        if !name.eq_ignore_ascii_case(b"EVALSHA") {
-            return Durability::Async;
-        }
-        let is = |list: &[String]| list.iter().any(|h| h.as_bytes() == sha);
-        if is(&self.revoke_scripts) {
-            self.config.revoke_durability
-        } else if is(&self.save_scripts) {
-            self.config.save_durability
-        } else {
-            Durability::Async
+    /// `-failover-abort-slave-timeout master <name> <ip> <port>`: the master stays; lift its
+    /// fence.
+    pub(crate) fn on_failover_aborted(&self, payload: &str) {
+        if let Some((host, port)) = crate::fence::aborted(payload, &self.config.master_name) {
+            tracing::info!(master = %Addr(&host, port), "failover aborted: fence lifted");
+            self.fence.lift(&host, port);
         }
     }
-
-    /// Reacts to what a node answered: connection failures and demotion drop the node.
-    fn check<T>(self: &Arc<Self>, node: &Node, result: RedisResult<T>) -> RedisResult<T> {
-        match result {
-            Err(e) if is_readonly(&e) => {
-                self.invalidate(node.generation, "readonly");
-                Err(demoted(node))
-            }
-            Err(e) if is_connection_failure(&e) => {
-                self.invalidate(node.generation, "connection_error");
-                Err(e)
-            }
-            other => other,
-        }
-    }
-
-    fn check_value(self: &Arc<Self>, node: &Node, value: Value) -> RedisResult<Value> {
-        match &value {
-            Value::ServerError(e) if e.kind() == Some(ServerErrorKind::ReadOnly) => {
-                self.invalidate(node.generation, "readonly");
-                Err(demoted(node))
-            }
-            Value::ServerError(e) if e.kind() == Some(ServerErrorKind::MasterDown) => {
-                self.invalidate(node.generation, "masterdown");
-                Ok(value)
-            }
-            _ => Ok(value),
-        }
-    }
-
-    async fn command(self: &Arc<Self>, cmd: &Cmd) -> RedisResult<Value> {
-        let node = self.node().await.map_err(SentinelError::into_redis)?;
-        match self.durability_of(cmd) {
-            Durability::Async => {
-                let mut conn = node.conn.clone();
-                let value = self.check(&node, conn.req_packed_command(cmd).await)?;
-                self.check_value(&node, value)
-            }
-            Durability::Replicated { replicas, timeout } => {
-                if node.fenced() {
-                    return Err(node.failover_started(false));
-                }
-                let mut pipe = redis::pipe();
-                pipe.add_command(cmd.clone())
-                    .cmd("WAIT")
-                    .arg(replicas)
-                    .arg(u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX));
-                let mut conn = node.durable.clone();
-                let values = self.check(&node, conn.req_packed_commands(&pipe, 0, 2).await)?;
-                let mut values = values.into_iter();
-                let (Some(reply), Some(waited)) = (values.next(), values.next()) else {
-                    return Err(redis::RedisError::from((
-                        ErrorKind::Client,
-                        "short reply to a write pipelined with WAIT",
-                    )));
-                };
-                let reply = self.check_value(&node, reply)?;
-                if matches!(reply, Value::ServerError(_)) {
-                    return Ok(reply); // nothing written (NOSCRIPT, script error): no WAIT due
-                }
-                match waited {
-                    // Confirmed, but maybe by a replica that is about to be re-synced from
-                    // the promoted one.
-                    Value::Int(_) if node.fenced() => Err(node.failover_started(true)),
-                    Value::Int(n) if n >= i64::from(replicas) => Ok(reply),
-                    Value::Int(acked) => Err(SentinelError::NotReplicated {
-                        acked,
-                        wanted: replicas,
-                        timeout,
-                    }
-                    .into_redis()),
-                    // "WAIT cannot be used with replica instances": demoted under us.
-                    _ => {
-                        self.invalidate(node.generation, "wait_refused");
-                        Err(demoted(&node))
-                    }
-                }
-            }
-        }
-    }
-
-    async fn pipeline(
-        self: &Arc<Self>,
-        pipe: &Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisResult<Vec<Value>> {
-        let node = self.node().await.map_err(SentinelError::into_redis)?;
-        let mut conn = node.conn.clone();
-        let values = self.check(&node, conn.req_packed_commands(pipe, offset, count).await)?;
-        values
-            .into_iter()
-            .map(|v| self.check_value(&node, v))
-            .collect()
-    }
-}
-
-fn demoted(node: &Node) -> redis::RedisError {
-    SentinelError::Demoted { addr: node.addr() }.into_redis()
-}
-
-fn is_readonly(e: &redis::RedisError) -> bool {
-    e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
-}
-
-fn is_connection_failure(e: &redis::RedisError) -> bool {
-    e.is_io_error()
-        || e.is_timeout()
-        || e.is_connection_dropped()
-        || e.is_connection_refusal()
-        || e.is_unrecoverable_error()
 }
 
 impl ConnectionLike for SentinelConnection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move { self.inner.command(cmd).await })
+        Box::pin(async move {
+            self.inner.learn_script(cmd);
+            let handling = self
+                .inner
+                .classifier
+                .handling_of_command(&self.inner.config, cmd);
+            let mut values = self.inner.execute(Request::Cmd(cmd), handling).await?;
+            values.pop().ok_or_else(|| {
+                redis::RedisError::from((redis::ErrorKind::Client, "no reply to a command"))
+            })
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -493,7 +441,18 @@ impl ConnectionLike for SentinelConnection {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move { self.inner.pipeline(pipe, offset, count).await })
+        Box::pin(async move {
+            let handling = self
+                .inner
+                .classifier
+                .handling_of_pipeline(&self.inner.config, pipe);
+            let request = Request::Pipe {
+                pipe,
+                offset,
+                count,
+            };
+            self.inner.execute(request, handling).await
+        })
     }
 
     fn get_db(&self) -> i64 {
@@ -516,5 +475,9 @@ impl crate::watcher::Listener for Inner {
 
     fn failover_started(&self, payload: &str) {
         self.on_failover_started(payload);
+    }
+
+    fn failover_aborted(&self, payload: &str) {
+        self.on_failover_aborted(payload);
     }
 }

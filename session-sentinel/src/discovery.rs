@@ -10,6 +10,7 @@ use session_redis::RedisConfig;
 
 use crate::config::SentinelConfig;
 use crate::error::{Addr, SentinelError};
+use crate::settle::ClientTag;
 
 /// How long one discovery keeps starting over (after a `ROLE` mismatch or an unreachable
 /// master) before giving up; the store's retry budget decides whether to try again.
@@ -17,14 +18,14 @@ pub(crate) const DISCOVERY_BUDGET: Duration = Duration::from_secs(2);
 /// The spec's "wait a few hundred milliseconds" before starting over.
 pub(crate) const START_OVER_DELAY: Duration = Duration::from_millis(250);
 
-/// A verified master and the connections to it.
+/// A verified master and the shared connection to it (reads and asynchronous writes;
+/// replicated writes take connections of their own, see `durable`).
 pub(crate) struct Found {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) conn: MultiplexedConnection,
-    /// For replicated writes: `WAIT` blocks the server-side client, so it gets its own
-    /// connection instead of stalling every other request behind it.
-    pub(crate) durable: MultiplexedConnection,
+    /// `conn`'s identity on the server, to settle writes whose answer is lost.
+    pub(crate) tag: Option<ClientTag>,
 }
 
 /// Counters discovery keeps, for tests and monitoring.
@@ -61,7 +62,12 @@ pub(crate) fn sentinel_info(
         })
 }
 
-fn data_info(config: &SentinelConfig, host: &str, port: u16) -> Result<ConnectionInfo, String> {
+/// Connection settings for the data node at `host:port`.
+pub(crate) fn data_info(
+    config: &SentinelConfig,
+    host: &str,
+    port: u16,
+) -> Result<ConnectionInfo, String> {
     let redis = RedisConfig {
         host: host.to_owned(),
         port,
@@ -70,7 +76,8 @@ fn data_info(config: &SentinelConfig, host: &str, port: u16) -> Result<Connectio
     redis.connection_info().map_err(|e| e.to_string())
 }
 
-async fn open(
+/// Opens a multiplexed connection whose handshake and requests are bounded.
+pub(crate) async fn open(
     info: ConnectionInfo,
     connect: Duration,
     response: Duration,
@@ -263,22 +270,12 @@ async fn verify(config: &SentinelConfig, host: &str, port: u16) -> Result<Found,
     if role != "master" {
         return Err(format!("ROLE is {role:?}"));
     }
-    let durable = if config.max_wait() > Duration::ZERO {
-        open(
-            data_info(config, host, port)?,
-            connect,
-            response + config.max_wait(),
-        )
-        .await
-        .map_err(|e| format!("unreachable: {e}"))?
-    } else {
-        conn.clone()
-    };
+    let tag = ClientTag::of(&mut conn).await;
     Ok(Found {
         host: host.to_owned(),
         port,
         conn,
-        durable,
+        tag,
     })
 }
 

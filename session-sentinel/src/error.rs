@@ -70,12 +70,12 @@ pub enum SentinelError {
         /// The demoted node.
         addr: String,
     },
-    /// A Sentinel announced a failover of this master (`+selected-slave`), so a replicated
-    /// write is not acknowledged from it: a replica still attached to it may confirm writes
-    /// the promoted replica never receives. When `applied` is false the write was not sent
-    /// (and is retried across the failover); when true it was applied on the old master and
-    /// may be lost.
-    #[error("a failover of {addr} started; replicated write {}", if *applied { "applied there but not acknowledged: it may be lost" } else { "not sent" })]
+    /// A Sentinel announced a failover of this master (`+selected-slave`), so no write is
+    /// acknowledged from it: the promoted replica may never receive what the old master
+    /// accepts from here on. When `applied` is false the write was not sent (and is retried
+    /// across the failover); when true it was applied on the old master and may be lost
+    /// (operations safe to repeat are retried on the new master).
+    #[error("a failover of {addr} started; write {}", if *applied { "applied there but not acknowledged: it may be lost" } else { "not sent" })]
     FailoverStarted {
         /// The master being failed over.
         addr: String,
@@ -84,7 +84,9 @@ pub enum SentinelError {
     },
     /// A replicated write was applied on the master but fewer replicas than asked confirmed
     /// it before the `WAIT` timeout. It is **not** rolled back: it may survive a failover or
-    /// vanish. Retrying later is safe for idempotent writes.
+    /// vanish. Retrying later is safe for idempotent writes. Arrives within the `WAIT`
+    /// timeout plus a round trip or two; the master stays in use (too few replicas is no
+    /// reason to look for another).
     #[error(
         "write applied on the master but confirmed by {acked} of {wanted} replicas within {} ms; it may be lost in a failover",
         timeout.as_millis()
@@ -97,13 +99,50 @@ pub enum SentinelError {
         /// The `WAIT` timeout.
         timeout: Duration,
     },
+    /// Every connection for replicated writes to this master was busy for the response
+    /// timeout (see `SentinelConfig::wait_pool_size`). The write was not sent.
+    #[error("all {limit} connections for replicated writes are busy")]
+    Saturated {
+        /// The pool's size.
+        limit: usize,
+    },
+    /// The connection to the master failed or timed out after the request was sent, so
+    /// whether the master applied it is not known. When `settled` is true the server side of
+    /// that connection was closed before this error was returned (or its server was found
+    /// gone): the request was applied before this error or never will be. See
+    /// [`OutcomeUnknown`](Self::OutcomeUnknown) for what that lets a caller conclude.
+    #[error("the connection to {addr} failed after the request was sent ({})", if *settled { "settled: it will not be applied later" } else { "not settled: it may still be applied" })]
+    Interrupted {
+        /// The master the request went to.
+        addr: String,
+        /// Whether no later moment can apply the request.
+        settled: bool,
+        /// The failure.
+        #[source]
+        source: SharedError,
+    },
     /// The connection to the master failed after the request was sent, and the operation is
-    /// not safe to repeat (`insert`, `save`, `rotate`, `import`): it may or may not have been
-    /// applied. Load the session to find out.
-    #[error("`{operation}` may or may not have been applied: the master failed before replying")]
+    /// not safe to repeat (`put` in the `Create` and `IfVersion` modes, so `create`, `save`,
+    /// `import`; and `rotate`): it may or may not have been applied.
+    ///
+    /// When `settled` is true (the usual case: a master that crashed, or one that answered
+    /// the store's `CLIENT KILL` of the connection that carried the write), the write was
+    /// applied before this error was returned or never will be. So a `load` after this error
+    /// tells what happened, as far as this write goes: the state it shows is not changed by
+    /// this write later. (Like any write not confirmed by replicas, an applied one can still
+    /// be lost in a later failover.) A `save` shown as not applied can be made again; a
+    /// `create` shown as absent left nothing behind.
+    ///
+    /// When `settled` is false (the master stalled or unreachable, or the data user may not
+    /// run `CLIENT KILL`), the master may still apply the write when it reads it (until it is
+    /// failed over, or the connection is closed on its side): a load then proves only what
+    /// has been applied so far, not that the write will not show up later.
+    #[error("`{operation}` may or may not have been applied: the master failed before replying ({})", if *settled { "settled: a load now shows whether it was" } else { "not settled: it may still be applied" })]
     OutcomeUnknown {
         /// The store operation.
         operation: &'static str,
+        /// Whether no later moment can apply the write (see above).
+        settled: bool,
         /// The failure.
         #[source]
         source: SharedError,
@@ -121,6 +160,7 @@ impl SentinelError {
                 | SentinelError::NoMaster { .. }
                 | SentinelError::Demoted { .. }
                 | SentinelError::FailoverStarted { applied: false, .. }
+                | SentinelError::Saturated { .. }
         )
     }
 

@@ -15,7 +15,7 @@ use session_core::{
 use session_redis::RedisStore;
 
 use crate::config::SentinelConfig;
-use crate::connection::{SentinelConnection, RESOLVE_WAIT};
+use crate::connection::{attempt_bound, SentinelConnection};
 use crate::error::{find, SentinelError, BACKEND};
 
 /// First pause between two attempts; doubles up to [`MAX_BACKOFF`].
@@ -57,6 +57,9 @@ enum Outcome {
     NotApplied,
     /// The master failed after it was sent: it may have been applied.
     Unknown,
+    /// Applied on a master being failed over, so maybe lost: an operation that leaves the
+    /// same state when repeated is repeated on the new master.
+    AppliedMaybeLost,
     /// An answer (or a failure) that repeating will not change.
     Final,
 }
@@ -84,13 +87,12 @@ impl SentinelStore {
         clock: Arc<dyn Clock>,
     ) -> Self {
         // `RedisStore` bounds each round trip by connect + response timeout. Here a round
-        // trip may first wait for discovery and, for replicated writes, for `WAIT`, which
-        // the connection bounds itself; widen the store's bound so it never cuts those short
-        // (a cut-short attempt would look like an unknown outcome).
+        // trip may first wait for discovery, a replicated write for a connection and for
+        // `WAIT`, and an interrupted write for its settling, each bounded by the connection;
+        // widen the store's bound past their sum so it never cuts them short (a cut-short
+        // attempt would be an unknown outcome nobody settled).
         let mut redis = config.redis.clone();
-        redis.connect_timeout = config.redis.connect_timeout + RESOLVE_WAIT;
-        redis.response_timeout =
-            config.redis.response_timeout + config.max_wait() + Duration::from_millis(500);
+        redis.response_timeout = attempt_bound(config).saturating_sub(redis.connect_timeout);
         let inner = RedisStore::with_connection(conn, redis, clock).with_backend_name(BACKEND);
         SentinelStore {
             inner,
@@ -137,7 +139,7 @@ impl SentinelStore {
             let outcome = outcome_of(&err);
             let again = match outcome {
                 Outcome::NotApplied => true,
-                Outcome::Unknown => repeatable,
+                Outcome::Unknown | Outcome::AppliedMaybeLost => repeatable,
                 Outcome::Final => false,
             };
             if !again || Instant::now() + backoff > deadline {
@@ -157,10 +159,11 @@ fn outcome_of(err: &Error) -> Outcome {
     };
     let source: &(dyn StdError + 'static) = source.as_ref();
     if let Some(s) = find(source) {
-        return if s.not_applied() {
-            Outcome::NotApplied
-        } else {
-            Outcome::Final
+        return match s {
+            s if s.not_applied() => Outcome::NotApplied,
+            SentinelError::Interrupted { .. } => Outcome::Unknown,
+            SentinelError::FailoverStarted { applied: true, .. } => Outcome::AppliedMaybeLost,
+            _ => Outcome::Final,
         };
     }
     if let Some(e) = source.downcast_ref::<RedisError>() {
@@ -183,11 +186,20 @@ fn outcome_of(err: &Error) -> Outcome {
 }
 
 /// The error a caller sees: a [`SentinelError`] found inside is surfaced as the source; an
-/// unknown outcome of an operation that may not be repeated says so.
+/// unknown outcome of an operation that may not be repeated says so, and whether it was
+/// settled (only the connection can know; a deadline the store itself hit was not).
 fn finish(operation: &'static str, outcome: Outcome, repeatable: bool, err: Error) -> Error {
     if outcome == Outcome::Unknown && !repeatable {
+        let settled = match &err {
+            Error::Unavailable { source, .. } => matches!(
+                find(source.as_ref()),
+                Some(SentinelError::Interrupted { settled: true, .. })
+            ),
+            _ => false,
+        };
         return SentinelError::OutcomeUnknown {
             operation,
+            settled,
             source: Arc::new(err),
         }
         .into_store_error();

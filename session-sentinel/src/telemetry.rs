@@ -18,6 +18,8 @@ pub const REDISCOVERIES_TOTAL: &str = "session_sentinel_rediscoveries_total";
 /// - `readonly`: the master answered `READONLY` (it was demoted);
 /// - `masterdown`: the master answered `MASTERDOWN`;
 /// - `wait_refused`: `WAIT` was refused (the node is a replica);
+/// - `fenced`: writes were refused by the failover fence and no `+switch-master` has moved
+///   the store yet (at most every 250 ms);
 /// - `retry`: a request found the previous discovery failed and started another;
 /// - `invalidate`: [`SentinelConnection::invalidate`](crate::SentinelConnection::invalidate)
 ///   was called.
@@ -27,6 +29,7 @@ pub const REDISCOVERY_REASONS: &[&str] = &[
     "readonly",
     "masterdown",
     "wait_refused",
+    "fenced",
     "retry",
     "invalidate",
 ];

@@ -8,7 +8,9 @@
 //!   announcing Sentinel first (it has the newer configuration; the others may still name the
 //!   old master, which stays writable after `SENTINEL FAILOVER`).
 //! - `+selected-slave … @ <name> <ip> <port>`: a failover of that master has started; fence
-//!   replicated writes on it (see the connection's `on_failover_started`).
+//!   writes to it (see `fence`).
+//! - `-failover-abort-slave-timeout master <name> <ip> <port>`: that failover was given up;
+//!   lift the fence.
 //!
 //! The subscriber knows the connection only through [`Listener`], so this module does not
 //! depend on the connection's internals.
@@ -41,7 +43,16 @@ pub(crate) trait Listener: Send + Sync + 'static {
     fn switch_master(self: Arc<Self>, from: &Sentinel, payload: &str);
     /// A `+selected-slave` payload: a failover has started.
     fn failover_started(&self, payload: &str);
+    /// A `-failover-abort-slave-timeout` payload: a started failover was given up.
+    fn failover_aborted(&self, payload: &str);
 }
+
+/// The channels subscribed to on every Sentinel.
+const CHANNELS: [&str; 3] = [
+    "+switch-master",
+    "+selected-slave",
+    "-failover-abort-slave-timeout",
+];
 
 /// Starts the subscriber. It holds only a weak reference and stops when the connection's
 /// last clone is dropped or `shutdown` fires.
@@ -82,6 +93,7 @@ async fn run<L: Listener>(weak: Weak<L>, mut shutdown: tokio::sync::watch::Recei
                         match channel.as_str() {
                             "+switch-master" => inner.switch_master(&sentinel, &payload),
                             "+selected-slave" => inner.failover_started(&payload),
+                            "-failover-abort-slave-timeout" => inner.failover_aborted(&payload),
                             _ => {}
                         }
                     }
@@ -103,13 +115,10 @@ async fn subscribe(config: &SentinelConfig, sentinel: &Sentinel) -> Option<Event
         .await
         .ok()?
         .ok()?;
-    tokio::time::timeout(
-        timeout,
-        pubsub.subscribe(&["+switch-master", "+selected-slave"]),
-    )
-    .await
-    .ok()?
-    .ok()?;
+    tokio::time::timeout(timeout, pubsub.subscribe(&CHANNELS))
+        .await
+        .ok()?
+        .ok()?;
     let (from, end) = (sentinel.clone(), sentinel.clone());
     let messages = pubsub.into_on_message().map(move |m| {
         let payload = m.get_payload::<String>().unwrap_or_default();

@@ -69,6 +69,7 @@ pub fn data(i: u64) -> serde_json::Map<String, serde_json::Value> {
     value.as_object().cloned().expect("an object")
 }
 
+pub mod churn;
 pub mod load;
 
 /// When the Sentinels made the promotion visible, measured independently of the store.
