@@ -333,8 +333,61 @@ fn positive_ms(variable: &str, ms: u64) -> Result<Duration> {
     Ok(Duration::from_millis(ms))
 }
 
+/// Parses `host:port,host:port,…` (IPv6 hosts in brackets, `[::1]:7000`; a missing port is
+/// `default_port`), naming `variable` in its errors. For lists of nodes to start from
+/// (Sentinels, Cluster seed nodes).
+pub fn parse_host_list(
+    variable: &str,
+    list: &str,
+    default_port: u16,
+) -> Result<Vec<(String, u16)>> {
+    let bad = |what: &str| Error::config(variable, what);
+    let mut out = Vec::new();
+    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let (host, port) = if let Some(rest) = item.strip_prefix('[') {
+            let (host, tail) = rest
+                .split_once(']')
+                .ok_or_else(|| bad("unclosed [ in an IPv6 address"))?;
+            (host, tail.strip_prefix(':'))
+        } else {
+            match item.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (item, None),
+            }
+        };
+        let port = match port {
+            None => default_port,
+            Some(p) => p
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| bad("expected host:port with a port from 1 to 65535"))?,
+        };
+        if host.is_empty() {
+            return Err(bad("empty host in the list"));
+        }
+        out.push((host.to_owned(), port));
+    }
+    if out.is_empty() {
+        return Err(bad("no host given"));
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn host_lists_parse() {
+        let list = super::parse_host_list("X", "a:1, [::1]:2 ,b", 9).unwrap();
+        assert_eq!(
+            list,
+            vec![("a".into(), 1), ("::1".into(), 2), ("b".into(), 9)]
+        );
+        for bad in ["", "h:0", "h:x", "[::1:5", ":7"] {
+            assert!(super::parse_host_list("X", bad, 9).is_err(), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn from(pairs: &[(&str, &str)]) -> Result<RedisConfig> {

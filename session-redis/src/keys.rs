@@ -35,6 +35,8 @@ pub struct KeyLayout {
     prefix: String,
     hashed: bool,
     placement: IndexPlacement,
+    /// Every slot's expiry index name, made on first use (per-slot layouts walk them often).
+    slot_indexes: std::sync::Arc<std::sync::OnceLock<Vec<String>>>,
 }
 
 /// Where expiry index entries live.
@@ -154,6 +156,7 @@ impl KeyLayout {
             prefix: prefix.into(),
             hashed,
             placement: IndexPlacement::Single,
+            slot_indexes: Default::default(),
         }
     }
 
@@ -162,6 +165,7 @@ impl KeyLayout {
     /// tags): it keeps one index, and so do prefixes with a hash tag, whose keys all share one
     /// slot anyway.
     pub fn with_placement(mut self, placement: IndexPlacement) -> Self {
+        self.slot_indexes = Default::default();
         self.placement = match placement {
             IndexPlacement::PerSlot if self.prefix.contains('{') => IndexPlacement::Single,
             other => other,
@@ -227,13 +231,15 @@ impl KeyLayout {
         format!("{}~exp{{{}}}", self.prefix, slot_tag(slot))
     }
 
-    /// Every expiry index key: one, or one per slot.
-    pub fn expiry_indexes(&self) -> Vec<String> {
-        if self.per_slot() {
-            (0..SLOTS).map(|s| self.slot_expiry_index(s)).collect()
-        } else {
-            vec![self.expiry_index()]
-        }
+    /// Every expiry index key: one, or one per slot (index `s` for slot `s`).
+    pub fn expiry_indexes(&self) -> &[String] {
+        self.slot_indexes.get_or_init(|| {
+            if self.per_slot() {
+                (0..SLOTS).map(|s| self.slot_expiry_index(s)).collect()
+            } else {
+                vec![self.expiry_index()]
+            }
+        })
     }
 
     /// The slot of `sid`'s key (0 when all indexes are one key: grouping by it is then one
@@ -243,6 +249,52 @@ impl KeyLayout {
             key_slot(self.session_key(sid).as_bytes())
         } else {
             0
+        }
+    }
+
+    /// A fresh id whose key shares `sid`'s slot, so `rotate` stays one atomic step on Redis
+    /// Cluster (any fresh id on one index). A random token with 4 of its characters (24 bits)
+    /// then searched for the slot, about 16,000 candidates: the token keeps 228 random bits,
+    /// and an observer learns nothing about it without the old one. With plain keys only the
+    /// CRC of the varied tail is computed per candidate; hashed keys need a SHA-256 each.
+    pub fn fresh_id_near(&self, sid: &StorageId) -> SessionId {
+        const BASE64URL: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        // Characters 38..42 carry 6 whole bits each (the 43rd only 4).
+        const VARIED: std::ops::Range<usize> = 38..42;
+        if !self.per_slot() {
+            return SessionId::generate();
+        }
+        let target = self.shard_of(sid);
+        loop {
+            let seed = SessionId::generate();
+            let mut token = seed.expose_token().as_bytes().to_vec();
+            let mut head = crc16::State::<crc16::XMODEM>::new();
+            head.update(self.prefix.as_bytes());
+            head.update(&token[..VARIED.start]);
+            for n in 0u32..1 << 24 {
+                for (i, at) in VARIED.enumerate() {
+                    token[at] = BASE64URL[((n >> (6 * i)) & 63) as usize];
+                }
+                let slot = if self.hashed {
+                    let Ok(id) = SessionId::parse(std::str::from_utf8(&token).unwrap_or_default())
+                    else {
+                        continue;
+                    };
+                    key_slot(self.session_key(&StorageId::Handle(id.handle())).as_bytes())
+                } else {
+                    let mut crc = head;
+                    crc.update(&token[VARIED.start..]);
+                    crc.get() % SLOTS
+                };
+                if slot == target {
+                    if let Ok(id) =
+                        SessionId::parse(std::str::from_utf8(&token).unwrap_or_default())
+                    {
+                        return id;
+                    }
+                }
+            }
         }
     }
 
@@ -390,10 +442,23 @@ mod tests {
     }
 
     #[test]
+    fn rotated_ids_stay_in_their_slot() {
+        for hashed in [false, true] {
+            let layout = KeyLayout::new("session:", hashed).with_placement(IndexPlacement::PerSlot);
+            for _ in 0..3 {
+                let old = layout.storage_id(&SessionId::generate());
+                let new = layout.storage_id(&layout.fresh_id_near(&old));
+                assert_ne!(old, new);
+                assert!(layout.same_shard(&old, &new), "hashed {hashed}");
+            }
+        }
+    }
+
+    #[test]
     fn a_tagged_prefix_keeps_one_index() {
         let layout = KeyLayout::new("{app}s:", false).with_placement(IndexPlacement::PerSlot);
         assert!(!layout.per_slot());
-        assert_eq!(layout.expiry_indexes(), vec!["{app}s:~exp".to_string()]);
+        assert_eq!(layout.expiry_indexes(), ["{app}s:~exp".to_string()]);
     }
 
     #[test]

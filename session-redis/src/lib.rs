@@ -50,6 +50,7 @@ pub mod liveness;
 mod reply;
 pub mod scripts;
 mod store;
+pub mod topology;
 mod trace;
 
 pub use config::RedisConfig;

@@ -55,6 +55,9 @@ pub struct Scripts {
     pub drop_gone: Script,
     /// `cleanup`'s pruning of a user index (`prune_user.lua`).
     pub prune_user: Script,
+    /// `count` and `cleanup` under a per-slot layout: sizes of many slots' expiry indexes on
+    /// one node (`index_sizes.lua`, allowed to touch several slots).
+    pub index_sizes: Script,
     /// Bulk copy on Redis before 6.2: many sessions, `SET NX` and indexed (`import_batch.lua`,
     /// see `store/import.rs`).
     pub import_batch: Script,
@@ -70,6 +73,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     settle: Script::new(script!("settle.lua")),
     drop_gone: Script::new(bare_script!("drop_gone.lua")),
     prune_user: Script::new(bare_script!("prune_user.lua")),
+    index_sizes: Script::new(bare_script!("index_sizes.lua")),
     import_batch: Script::new(script!("import_batch.lua")),
 });
 

@@ -124,6 +124,12 @@ impl Classifier {
             (&s.delete_user, Class::Revoke),
             (&s.rotate, Class::Revoke),
             (&s.drop_gone, Class::Maintenance),
+            // count's and cleanup's settling of due entries and pruning of user indexes
+            (&s.settle, Class::Maintenance),
+            (&s.prune_user, Class::Maintenance),
+            // list_user's check of its entries; count's walk over per-slot indexes
+            (&s.user_sessions, Class::Other),
+            (&s.index_sizes, Class::Other),
         ];
         Classifier {
             scripts: known

@@ -26,6 +26,9 @@ pub struct TimeShift {
     clock: Arc<dyn Clock>,
     read: redis::Script,
     pin_short: redis::Script,
+    /// A Redis Cluster's primaries: each is scanned and shifted with plain commands (a
+    /// script's keys must share a slot there). `None`: the one server `con` talks to.
+    cluster: Option<Vec<MultiplexedConnection>>,
     /// The clock's time at the last pass: expiries are already shifted up to here. Held
     /// during a pass and while pinning, which it serializes.
     last: tokio::sync::Mutex<Timestamp>,
@@ -51,6 +54,7 @@ impl TimeShift {
             clock,
             read: redis::Script::new(include_str!("read.lua")),
             pin_short: redis::Script::new(include_str!("pin_short.lua")),
+            cluster: None,
             last: tokio::sync::Mutex::new(last),
         }
     }
@@ -76,6 +80,13 @@ impl TimeShift {
     /// `{prefix}~exp` (one index per hash slot): `index_of` names a key's index.
     pub fn with_index_of(mut self, index_of: IndexOf) -> Self {
         self.index_of = index_of;
+        self
+    }
+
+    /// The same shifter for a Redis Cluster whose primaries `nodes` talk to (a connection
+    /// to each, in any order; the cluster must not reshard while the shifter is used).
+    pub fn with_cluster_nodes(mut self, nodes: Vec<MultiplexedConnection>) -> Self {
+        self.cluster = Some(nodes);
         self
     }
 
@@ -117,6 +128,9 @@ impl TimeShift {
     /// If Redis fails.
     pub(super) async fn pin_short(&self, keys: &[String]) -> usize {
         let _serialized = self.last.lock().await;
+        if let Some(nodes) = &self.cluster {
+            return self.pin_short_plain(nodes, keys).await;
+        }
         let mut invocation = self.pin_short.prepare_invoke();
         for key in keys {
             invocation.key(key);
@@ -128,9 +142,61 @@ impl TimeShift {
             .unwrap_or_else(|e| panic!("timeshift: pinning {keys:?} failed: {e}"))
     }
 
-    /// One `SCAN` of the prefix, shifting each page.
+    /// [`TimeShift::pin_short`] on a cluster: asks every node (those that do not hold a key
+    /// answer `MOVED`, ignored), then pins on the node that does.
+    async fn pin_short_plain(&self, nodes: &[MultiplexedConnection], keys: &[String]) -> usize {
+        let mut pinned = 0;
+        for node in nodes {
+            let mut con = node.clone();
+            let mut read = redis::pipe();
+            read.ignore_errors();
+            for key in keys {
+                read.cmd("PTTL").arg(key);
+            }
+            let ttls: Vec<redis::RedisResult<i64>> = read
+                .query_async(&mut con)
+                .await
+                .unwrap_or_else(|e| panic!("timeshift: reading TTLs of {keys:?} failed: {e}"));
+            let mut pin = redis::pipe();
+            let mut n = 0;
+            for (key, ttl) in keys.iter().zip(ttls) {
+                if let Ok(ttl @ 0..) = ttl {
+                    if ttl < PIN_MS {
+                        pin.cmd("PERSIST").arg(key).ignore();
+                        n += 1;
+                    }
+                }
+            }
+            if n > 0 {
+                pin.query_async::<()>(&mut con)
+                    .await
+                    .unwrap_or_else(|e| panic!("timeshift: pinning {keys:?} failed: {e}"));
+                pinned += n;
+            }
+        }
+        pinned
+    }
+
+    /// One `SCAN` of the prefix (of every primary of a cluster), shifting each page.
     async fn pass(&self, now: i64, dv: i64) -> redis::RedisResult<()> {
-        let mut con = self.con.clone();
+        match &self.cluster {
+            None => self.pass_on(self.con.clone(), now, dv, false).await,
+            Some(nodes) => {
+                for node in nodes {
+                    self.pass_on(node.clone(), now, dv, true).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn pass_on(
+        &self,
+        mut con: MultiplexedConnection,
+        now: i64,
+        dv: i64,
+        plain: bool,
+    ) -> redis::RedisResult<()> {
         let pattern = format!("{}*", glob_escape(&self.prefix));
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         let mut cursor = 0u64;
@@ -148,7 +214,11 @@ impl TimeShift {
                 .into_iter()
                 .filter(|k| seen.insert(k.clone()))
                 .collect();
-            self.shift_page(&mut con, &page, now, dv).await?;
+            if plain {
+                self.shift_page_plain(&mut con, &page, now, dv).await?;
+            } else {
+                self.shift_page(&mut con, &page, now, dv).await?;
+            }
             if next == 0 {
                 return Ok(());
             }
@@ -176,10 +246,64 @@ impl TimeShift {
                 .arg(Kind::of(key, self.prefix.len()).code());
         }
         let rows: Vec<Vec<i64>> = read.invoke_async(con).await?;
+        self.apply(con, keys, rows, now, dv).await
+    }
+
+    /// [`Self::shift_page`] with plain commands (a cluster node: a script's keys must share
+    /// a slot): each key's `PTTL`, and a session's score in its slot's index, which lives on
+    /// the same node. User indexes carry no TTL in the current layout, so only their own
+    /// TTL (if any) is shifted.
+    async fn shift_page_plain(
+        &self,
+        con: &mut MultiplexedConnection,
+        keys: &[Vec<u8>],
+        now: i64,
+        dv: i64,
+    ) -> redis::RedisResult<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let skip = self.prefix.len();
+        let mut read = redis::pipe();
+        for key in keys {
+            read.cmd("PTTL").arg(key);
+            if Kind::of(key, skip) == Kind::Session {
+                read.cmd("ZSCORE")
+                    .arg((self.index_of)(key))
+                    .arg(&key[skip..]);
+            }
+        }
+        let replies: Vec<redis::Value> = read.query_async(con).await?;
+        let mut replies = replies.into_iter();
+        let mut rows = Vec::with_capacity(keys.len());
+        for key in keys {
+            let pttl: i64 = redis::from_redis_value(replies.next().unwrap_or(redis::Value::Nil))?;
+            let mut row = vec![pttl];
+            if Kind::of(key, skip) == Kind::Session {
+                let score: Option<f64> =
+                    redis::from_redis_value(replies.next().unwrap_or(redis::Value::Nil))?;
+                if let Some(score) = score {
+                    row.push(score as i64);
+                }
+            }
+            rows.push(row);
+        }
+        self.apply(con, keys, rows, now, dv).await
+    }
+
+    /// Applies the rules to each key's `[PTTL, expiry?]`, in one pipeline.
+    async fn apply(
+        &self,
+        con: &mut MultiplexedConnection,
+        keys: &[Vec<u8>],
+        rows: Vec<Vec<i64>>,
+        now: i64,
+        dv: i64,
+    ) -> redis::RedisResult<()> {
         if rows.len() != keys.len() {
             return Err(redis::RedisError::from((
                 redis::ErrorKind::Client,
-                "timeshift: the read script answered for fewer keys than it was given",
+                "timeshift: the read answered for fewer keys than it was given",
             )));
         }
         let mut write = redis::pipe();

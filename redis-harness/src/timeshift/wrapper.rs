@@ -89,6 +89,12 @@ impl TimeShifted {
         self
     }
 
+    /// For a store on a Redis Cluster (see [`TimeShift::with_cluster_nodes`]).
+    pub fn with_cluster_nodes(mut self, nodes: Vec<MultiplexedConnection>) -> Self {
+        self.shift = self.shift.with_cluster_nodes(nodes);
+        self
+    }
+
     /// The wrapped store (operations on it do not shift time).
     pub fn inner(&self) -> &Arc<dyn SessionStore> {
         &self.inner

@@ -155,13 +155,10 @@ where
     pub async fn scan_raw(&self, cursor: u64, count: usize) -> Result<RawPage> {
         let keys = &self.shared.keys;
         let mut call = self.call("scan_raw", None);
-        let mut scan = redis::cmd("SCAN");
-        scan.arg(cursor)
-            .arg("MATCH")
-            .arg(keys.scan_pattern())
-            .arg("COUNT")
-            .arg(count.max(1));
-        let (next, found): (u64, Vec<Vec<u8>>) = call.query(&scan).await?;
+        let step = self
+            .scan_step(&mut call, cursor, &keys.scan_pattern(), count)
+            .await?;
+        let (next, found) = (step.next, step.found);
         let keys_scanned = found.len();
         let sids: Vec<StorageId> = found
             .iter()
@@ -191,6 +188,32 @@ where
             return Ok(Vec::new());
         }
         let keys = &self.shared.keys;
+        if self.clustered() {
+            // Keys of different slots cannot share a command: one routed GET + PTTL each.
+            let read_at = self.now();
+            let reads = sids.into_iter().map(|sid| {
+                let mut one = call.on(self.conn.clone());
+                let key = keys.session_key(&sid);
+                async move {
+                    let mut pipe = redis::pipe();
+                    pipe.ignore_errors()
+                        .cmd("GET")
+                        .arg(&key)
+                        .cmd("PTTL")
+                        .arg(&key);
+                    let (value, pttl_ms): (redis::RedisResult<Option<Vec<u8>>>, i64) =
+                        one.pipe(&pipe).await?;
+                    Ok::<_, session_core::Error>(RawSession {
+                        sid,
+                        // A key of another type reads as absent, as MGET answers it.
+                        value: value.ok().flatten(),
+                        pttl_ms,
+                        read_at,
+                    })
+                }
+            });
+            return futures::future::try_join_all(reads).await;
+        }
         let names: Vec<String> = sids.iter().map(|sid| keys.session_key(sid)).collect();
         let mut pipe = redis::pipe();
         pipe.cmd("MGET").arg(&names);

@@ -2,6 +2,8 @@
 //! `session_core::Error`, and counted for the trace.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionLike;
@@ -26,7 +28,9 @@ pub(crate) struct Call<C> {
     backend: &'static str,
     deadline: Duration,
     span: Span,
-    trips: u32,
+    /// Round trips of the operation, shared with the calls made [`on`](Self::on) other
+    /// connections for it.
+    trips: Arc<AtomicU32>,
 }
 
 /// Awaits one round trip for at most `deadline`; the outer error is the deadline passing.
@@ -50,7 +54,18 @@ impl<C: ConnectionLike + Send> Call<C> {
             backend,
             deadline,
             span,
-            trips: 0,
+            trips: Arc::default(),
+        }
+    }
+
+    /// A call on another connection (one primary) within the same operation and span.
+    pub(crate) fn on(&self, conn: C) -> Call<C> {
+        Call {
+            conn,
+            backend: self.backend,
+            deadline: self.deadline,
+            span: self.span.clone(),
+            trips: self.trips.clone(),
         }
     }
 
@@ -63,11 +78,11 @@ impl<C: ConnectionLike + Send> Call<C> {
     }
 
     pub(crate) fn finish<T>(&self, result: &Result<T>) {
-        trace::finish(&self.span, result, self.trips);
+        trace::finish(&self.span, result, self.trips.load(Ordering::Relaxed));
     }
 
     pub(crate) async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> Result<T> {
-        self.trips += 1;
+        self.trips.fetch_add(1, Ordering::Relaxed);
         within(
             self.backend,
             self.deadline,
@@ -78,7 +93,7 @@ impl<C: ConnectionLike + Send> Call<C> {
     }
 
     pub(crate) async fn pipe<T: FromRedisValue>(&mut self, pipe: &Pipeline) -> Result<T> {
-        self.trips += 1;
+        self.trips.fetch_add(1, Ordering::Relaxed);
         within(
             self.backend,
             self.deadline,
@@ -99,7 +114,7 @@ impl<C: ConnectionLike + Send> Call<C> {
         &mut self,
         invocation: &ScriptInvocation<'_>,
     ) -> Result<T> {
-        self.trips += 1;
+        self.trips.fetch_add(1, Ordering::Relaxed);
         within(
             self.backend,
             self.deadline,
@@ -117,7 +132,7 @@ impl<C: ConnectionLike + Send> Call<C> {
         expiry_index: &str,
         member: &str,
     ) -> Result<(Fetched, i64, Option<String>)> {
-        self.trips += 1;
+        self.trips.fetch_add(1, Ordering::Relaxed);
         let mut pipe = redis::pipe();
         // Errors come back per command, so a wrong-type key is told apart from other errors.
         pipe.ignore_errors()

@@ -1,5 +1,6 @@
 //! `cleanup`: purge expired sessions and repair index entries, in bounded batches.
 
+use futures::StreamExt as _;
 use redis::aio::ConnectionLike;
 use session_core::{CleanupReport, Result, SessionId, Timestamp};
 
@@ -37,6 +38,9 @@ fn needs_adoption(head: &[u8]) -> bool {
     }
 }
 
+/// Expiry indexes `cleanup` works on at once.
+const INDEXES_AT_ONCE: usize = 16;
+
 /// `SCAN COUNT` for finding user indexes.
 const SCAN_COUNT: u64 = 1000;
 
@@ -44,23 +48,23 @@ impl<C> RedisStore<C>
 where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
-    /// Every key matching `pattern`, by `SCAN` (never `KEYS`).
+    /// Every key matching `pattern`, by `SCAN` (never `KEYS`), on every primary.
     async fn scan_keys(&self, call: &mut Call<C>, pattern: &str) -> Result<Vec<String>> {
         let mut keys = Vec::new();
         let mut cursor = 0u64;
         loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT);
-            let (next, found): (u64, Vec<String>) = call.query(&scan).await?;
-            keys.extend(found);
-            if next == 0 {
+            let step = self
+                .scan_step(call, cursor, pattern, SCAN_COUNT as usize)
+                .await?;
+            keys.extend(
+                step.found
+                    .into_iter()
+                    .filter_map(|k| String::from_utf8(k).ok()),
+            );
+            if step.next == 0 {
                 break;
             }
-            cursor = next;
+            cursor = step.next;
         }
         keys.sort_unstable();
         keys.dedup(); // SCAN may return a key twice
@@ -178,16 +182,30 @@ where
         } else {
             vec![keys.expiry_index()]
         };
-        for index in &indexes {
-            self.settle_index(call, index, now, &mut report).await?;
+        // Per index: settle its due entries, then check every remaining member against its key
+        // (entries whose session is gone but not due: another writer's plain `DEL`). Several
+        // indexes at once (under a per-slot layout there is one per slot holding sessions).
+        let passes: Vec<_> = indexes
+            .into_iter()
+            .map(|index| {
+                let mut one = call.on(self.conn.clone());
+                Box::pin(async move {
+                    let mut report = CleanupReport::default();
+                    self.settle_index(&mut one, &index, now, &mut report)
+                        .await?;
+                    report.repaired += self.drop_gone(&mut one, &index).await?;
+                    Ok::<_, session_core::Error>(report)
+                })
+            })
+            .collect();
+        let mut passes = futures::stream::iter(passes).buffer_unordered(INDEXES_AT_ONCE);
+        while let Some(pass) = passes.next().await {
+            let pass = pass?;
+            report.removed += pass.removed;
+            report.repaired += pass.repaired;
         }
-
-        // Entries whose session is gone but not due (another writer's plain `DEL`): check
-        // every remaining member against its key. User index entries are pruned once their
-        // score has passed.
-        for index in &indexes {
-            report.repaired += self.drop_gone(call, index).await?;
-        }
+        drop(passes);
+        // User index entries are pruned once their score has passed.
         for key in self.scan_keys(call, &keys.user_index_pattern()).await? {
             report.repaired += self.prune_user_index(call, &key, now).await?;
         }
@@ -212,13 +230,10 @@ where
         let mut adopted = 0;
         let mut cursor = 0u64;
         loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(SCAN_COUNT);
-            let (next, found): (u64, Vec<Vec<u8>>) = call.query(&scan).await?;
+            let step = self
+                .scan_step(call, cursor, &pattern, SCAN_COUNT as usize)
+                .await?;
+            let (next, found) = (step.next, step.found);
             let ids: Vec<SessionId> = found
                 .iter()
                 .filter_map(|key| match keys.parse_session_key(key) {
@@ -232,25 +247,22 @@ where
             let ids = if ids.is_empty() {
                 ids
             } else {
-                let mut pipe = redis::pipe();
-                for id in &ids {
-                    pipe.cmd("GETRANGE")
-                        .arg(keys.session_key(&StorageId::Token(id.clone())))
-                        .arg(0)
-                        .arg(HEAD_BYTES - 1);
-                }
-                let heads: Vec<Vec<u8>> = call.pipe(&pipe).await?;
+                let names: Vec<String> = ids
+                    .iter()
+                    .map(|id| keys.session_key(&StorageId::Token(id.clone())))
+                    .collect();
+                let heads = self.read_each(call, &names, Some(HEAD_BYTES)).await?;
                 ids.into_iter()
                     .zip(heads)
-                    .filter_map(|(id, head)| needs_adoption(&head).then_some(id))
+                    .filter_map(|(id, head)| head.is_some_and(|h| needs_adoption(&h)).then_some(id))
                     .collect()
             };
             if !ids.is_empty() {
-                let mut mget = redis::cmd("MGET");
-                for id in &ids {
-                    mget.arg(keys.session_key(&StorageId::Token(id.clone())));
-                }
-                let values: Vec<Option<Vec<u8>>> = call.query(&mget).await?;
+                let names: Vec<String> = ids
+                    .iter()
+                    .map(|id| keys.session_key(&StorageId::Token(id.clone())))
+                    .collect();
+                let values = self.read_each(call, &names, None).await?;
                 for (id, value) in ids.iter().zip(values) {
                     // Readable (foreign, or ours in the old layout): adopt; corrupt: leave it.
                     let readable = value.is_some_and(|v| codec::decode(&v).is_ok());
@@ -264,6 +276,54 @@ where
             }
             cursor = next;
         }
+    }
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// The values of `names` (their first `head` bytes if given; `None`: absent or not a
+    /// string): one pipeline on one server, one routed command each over several primaries.
+    async fn read_each(
+        &self,
+        call: &mut Call<C>,
+        names: &[String],
+        head: Option<usize>,
+    ) -> Result<Vec<Option<Vec<u8>>>> {
+        let cmd = |name: &String| {
+            let mut cmd = match head {
+                Some(_) => redis::cmd("GETRANGE"),
+                None => redis::cmd("GET"),
+            };
+            cmd.arg(name);
+            if let Some(n) = head {
+                cmd.arg(0).arg(n - 1);
+            }
+            cmd
+        };
+        // Errors per command (a key of another type) read as absent.
+        let settle =
+            |v: redis::RedisResult<Option<Vec<u8>>>| v.ok().flatten().filter(|v| !v.is_empty());
+        if self.clustered() {
+            let reads = names.iter().map(|name| {
+                let mut one = call.on(self.conn.clone());
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors().add_command(cmd(name));
+                async move {
+                    let (value,): (redis::RedisResult<Option<Vec<u8>>>,) = one.pipe(&pipe).await?;
+                    Ok::<_, session_core::Error>(settle(value))
+                }
+            });
+            return futures::future::try_join_all(reads).await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for name in names {
+            pipe.add_command(cmd(name));
+        }
+        let values: Vec<redis::RedisResult<Option<Vec<u8>>>> = call.pipe(&pipe).await?;
+        Ok(values.into_iter().map(settle).collect())
     }
 }
 

@@ -25,6 +25,7 @@ use tracing::Instrument as _;
 use crate::config::RedisConfig;
 use crate::error::{to_store_error, DeadlineExceeded};
 use crate::keys::{KeyLayout, StorageId};
+use crate::topology::{Primary, Topology};
 use crate::trace;
 
 pub use bulk::{BulkSession, NotCopied, RawPage, RawSession};
@@ -61,6 +62,8 @@ pub struct RedisStore<C = ConnectionManager> {
     clock: Arc<dyn Clock>,
     backend: &'static str,
     shared: Arc<Shared>,
+    /// The primaries, when they are more than the node `conn` talks to (Redis Cluster).
+    topology: Option<Arc<dyn Topology<C>>>,
 }
 
 /// What every clone shares.
@@ -145,6 +148,29 @@ where
             clock,
             backend: BACKEND,
             shared: Arc::new(shared),
+            topology: None,
+        }
+    }
+
+    /// The same store over several primaries (Redis Cluster): `conn` routes every command
+    /// that names a key, and node-wide work (`SCAN`, the walk over per-slot expiry indexes)
+    /// goes to each of `topology`'s primaries. Use it with
+    /// [`IndexPlacement::PerSlot`](crate::keys::IndexPlacement).
+    pub fn with_topology(mut self, topology: Arc<dyn Topology<C>>) -> Self {
+        self.topology = Some(topology);
+        self
+    }
+
+    /// Whether keys live on several primaries (a [`Topology`] was given).
+    pub(crate) fn clustered(&self) -> bool {
+        self.topology.is_some()
+    }
+
+    /// Every primary, ordered by first slot: the store's own connection when there is one.
+    pub(crate) async fn primaries(&self) -> Result<Vec<Primary<C>>> {
+        match &self.topology {
+            Some(topology) => topology.primaries().await,
+            None => Ok(vec![Primary::single(self.conn.clone())]),
         }
     }
 

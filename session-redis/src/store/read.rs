@@ -232,11 +232,22 @@ where
     ) -> Result<Vec<SessionSummary>> {
         let now = self.now();
         let u = user_hex(user);
-        let mut out = Vec::new();
-        for (index, group) in self.user_entries(call, &u, None).await? {
-            out.extend(self.user_sessions(call, &index, &group, &u, now).await?);
-        }
-        Ok(out)
+        // One script per slot holding the user's sessions, all at once.
+        let checks: Vec<_> = self
+            .user_entries(call, &u, None)
+            .await?
+            .into_iter()
+            .map(|(index, group)| {
+                let mut one = call.on(self.conn.clone());
+                let u = &u;
+                Box::pin(async move { self.user_sessions(&mut one, &index, &group, u, now).await })
+            })
+            .collect();
+        Ok(futures::future::try_join_all(checks)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// Which of `group` (one slot's entries of the user's index) are live sessions naming the
@@ -301,54 +312,20 @@ where
             })?,
         };
         let keys = &self.shared.keys;
-        let mut scan = redis::cmd("SCAN");
-        scan.arg(start)
-            .arg("MATCH")
-            .arg(keys.scan_pattern())
-            .arg("COUNT")
-            .arg(limit.max(1));
-        let (next, found): (u64, Vec<Vec<u8>>) = call.query(&scan).await?;
-        let next = (next != 0).then(|| ScanCursor(next.to_string()));
-
-        let candidates: Vec<(Vec<u8>, StorageId)> = found
-            .into_iter()
-            .filter_map(|k| keys.parse_session_key(&k).map(|sid| (k, sid)))
+        let step = self
+            .scan_step(call, start, &keys.scan_pattern(), limit)
+            .await?;
+        let next = (step.next != 0).then(|| ScanCursor(step.next.to_string()));
+        let sids: Vec<StorageId> = step
+            .found
+            .iter()
+            .filter_map(|k| keys.parse_session_key(k))
             .collect();
-        if candidates.is_empty() {
-            return Ok(ScanPage {
-                sessions: Vec::new(),
-                next,
-            });
-        }
-        // MGET answers nil for keys that hold other types, so one odd key cannot fail the page;
-        // PTTLs and expiry index scores come in the same round trip.
-        let mut pipe = redis::pipe();
-        pipe.cmd("MGET");
-        for (key, _) in &candidates {
-            pipe.arg(key);
-        }
-        for (key, sid) in &candidates {
-            pipe.cmd("PTTL").arg(key);
-            pipe.cmd("ZSCORE")
-                .arg(keys.expiry_index_of(sid))
-                .arg(sid.as_str());
-        }
-        let mut replies: Vec<Value> = call.pipe(&pipe).await?;
-        let bad = || unexpected(call.backend(), "malformed scan reply");
-        if replies.len() != 1 + 2 * candidates.len() {
-            return Err(bad());
-        }
-        let timed = replies.split_off(1);
-        let values: Vec<Option<Vec<u8>>> =
-            redis::from_redis_value(replies.pop().ok_or_else(bad)?).map_err(|_| bad())?;
+        let timed = self.read_timed(call, &sids).await?;
         let now = self.now();
-
-        let mut sessions = Vec::with_capacity(candidates.len());
-        for (((_, sid), value), timing) in candidates.into_iter().zip(values).zip(timed.chunks(2)) {
+        let mut sessions = Vec::with_capacity(sids.len());
+        for (sid, (value, pttl, score)) in sids.into_iter().zip(timed) {
             let Some(bytes) = value else { continue };
-            let pttl: i64 = redis::from_redis_value_ref(&timing[0]).map_err(|_| bad())?;
-            let score: Option<String> =
-                redis::from_redis_value_ref(&timing[1]).map_err(|_| bad())?;
             let score = score.as_deref().and_then(parse_score);
             let (data, lifetime) = match codec::decode(&bytes) {
                 Ok(Stored::Ours { meta, data }) => (data, meta.lifetime(now)),
@@ -366,6 +343,74 @@ where
             }
         }
         Ok(ScanPage { sessions, next })
+    }
+}
+
+/// A value (`None`: absent or not a string), its key's `PTTL` and its expiry index score.
+type Timed = (Option<Vec<u8>>, i64, Option<String>);
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// Values, `PTTL`s and expiry index scores of these sessions. On one server one pipelined
+    /// round trip (`MGET` answers nil for keys that hold other types, so one odd key cannot
+    /// fail a page); over several primaries one routed `GET`/`PTTL`/`ZSCORE` per session, all
+    /// at once (keys of different slots cannot share a command there).
+    pub(crate) async fn read_timed(
+        &self,
+        call: &mut Call<C>,
+        sids: &[StorageId],
+    ) -> Result<Vec<Timed>> {
+        if sids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = &self.shared.keys;
+        if self.clustered() {
+            let reads = sids.iter().map(|sid| {
+                let mut one = call.on(self.conn.clone());
+                let key = keys.session_key(sid);
+                let index = keys.expiry_index_of(sid);
+                async move {
+                    let (fetched, pttl, score) = one.get_timed(&key, &index, sid.as_str()).await?;
+                    let value = match fetched {
+                        Fetched::Value(bytes) => Some(bytes),
+                        Fetched::Missing | Fetched::WrongType => None,
+                    };
+                    Ok::<_, Error>((value, pttl, score))
+                }
+            });
+            return futures::future::try_join_all(reads).await;
+        }
+        let mut pipe = redis::pipe();
+        pipe.cmd("MGET");
+        for sid in sids {
+            pipe.arg(keys.session_key(sid));
+        }
+        for sid in sids {
+            pipe.cmd("PTTL").arg(keys.session_key(sid));
+            pipe.cmd("ZSCORE")
+                .arg(keys.expiry_index_of(sid))
+                .arg(sid.as_str());
+        }
+        let mut replies: Vec<Value> = call.pipe(&pipe).await?;
+        let bad = || unexpected(call.backend(), "malformed scan reply");
+        if replies.len() != 1 + 2 * sids.len() {
+            return Err(bad());
+        }
+        let timing = replies.split_off(1);
+        let values: Vec<Option<Vec<u8>>> =
+            redis::from_redis_value(replies.pop().ok_or_else(bad)?).map_err(|_| bad())?;
+        values
+            .into_iter()
+            .zip(timing.chunks(2))
+            .map(|(value, timing)| {
+                let pttl: i64 = redis::from_redis_value_ref(&timing[0]).map_err(|_| bad())?;
+                let score: Option<String> =
+                    redis::from_redis_value_ref(&timing[1]).map_err(|_| bad())?;
+                Ok((value, pttl, score))
+            })
+            .collect()
     }
 }
 

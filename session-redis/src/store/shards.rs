@@ -6,9 +6,13 @@ use session_core::{Result, Timestamp};
 
 use super::call::Call;
 use super::RedisStore;
+use crate::reply::unexpected;
+use crate::scripts::scripts;
+use crate::topology::cursor;
 
-/// Index keys per pipelined round trip when visiting every slot's index.
-const PER_TRIP: usize = 1024;
+/// Index keys per script call when visiting every slot's index (a node serves 5,462 of the
+/// 16,384 slots in a 3-primary cluster).
+const PER_TRIP: usize = 8192;
 
 /// One expiry index's size and how many of its entries are due.
 pub(crate) struct IndexSize {
@@ -22,35 +26,134 @@ where
     C: ConnectionLike + Clone + Send + Sync + 'static,
 {
     /// Every non-empty expiry index with its size and due entries at `now`: `ZCARD` and
-    /// `ZCOUNT` for each, pipelined (16 round trips for the 16,384 per-slot indexes).
+    /// `ZCOUNT` for each, pipelined to the primary that serves its slot (one script call per
+    /// primary).
     pub(crate) async fn index_sizes(
         &self,
         call: &mut Call<C>,
         now: Timestamp,
     ) -> Result<Vec<IndexSize>> {
-        let indexes = self.shared.keys.expiry_indexes();
+        let keys = &self.shared.keys;
+        if !keys.per_slot() {
+            return self.sizes_on(call, &[keys.expiry_index()], now).await;
+        }
+        let all = keys.expiry_indexes();
+        // Every primary at once: each walks its own slots.
+        let walks = self.primaries().await?.into_iter().map(|primary| {
+            let indexes: Vec<String> = primary
+                .slots
+                .iter()
+                .flat_map(|range| {
+                    all[usize::from(*range.start())..=usize::from(*range.end())].iter()
+                })
+                .cloned()
+                .collect();
+            let mut node = call.on(primary.conn);
+            async move { self.sizes_on(&mut node, &indexes, now).await }
+        });
+        let out: Vec<IndexSize> = futures::future::try_join_all(walks)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        Ok(out)
+    }
+
+    async fn sizes_on(
+        &self,
+        call: &mut Call<C>,
+        indexes: &[String],
+        now: Timestamp,
+    ) -> Result<Vec<IndexSize>> {
         let mut out = Vec::new();
         for chunk in indexes.chunks(PER_TRIP) {
-            let mut pipe = redis::pipe();
+            let mut invocation = scripts().index_sizes.prepare_invoke();
+            invocation.arg(now.0);
             for index in chunk {
-                pipe.cmd("ZCARD")
-                    .arg(index)
-                    .cmd("ZCOUNT")
-                    .arg(index)
-                    .arg("-inf")
-                    .arg(now.0);
+                invocation.arg(index);
             }
-            let counts: Vec<u64> = call.pipe(&pipe).await?;
-            for (index, pair) in chunk.iter().zip(counts.chunks(2)) {
-                if pair[0] > 0 {
-                    out.push(IndexSize {
-                        index: index.clone(),
-                        entries: pair[0],
-                        due: pair[1],
-                    });
-                }
+            let flat: Vec<u64> = call.invoke_as(&invocation).await?;
+            for row in flat.chunks(3) {
+                let [at, entries, due] = *row else {
+                    return Err(unexpected(call.backend(), "malformed index_sizes reply"));
+                };
+                let index = usize::try_from(at)
+                    .ok()
+                    .and_then(|at| chunk.get(at.wrapping_sub(1)))
+                    .ok_or_else(|| unexpected(call.backend(), "malformed index_sizes reply"))?;
+                out.push(IndexSize {
+                    index: index.clone(),
+                    entries,
+                    due,
+                });
             }
         }
         Ok(out)
+    }
+}
+
+/// One page of a `SCAN` over every primary.
+pub(crate) struct ScanStep {
+    /// Keys found (possibly none, possibly repeated later: `SCAN`'s guarantees).
+    pub(crate) found: Vec<Vec<u8>>,
+    /// Where to go on, 0 when every primary has been scanned.
+    pub(crate) next: u64,
+}
+
+impl<C> RedisStore<C>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
+    /// One `SCAN cursor MATCH pattern COUNT count` page. On one server the cursor is Redis's
+    /// own; over several primaries it also names the primary (see `topology::cursor`), which
+    /// are walked in slot order, each to its end.
+    pub(crate) async fn scan_step(
+        &self,
+        call: &mut Call<C>,
+        cursor: u64,
+        pattern: &str,
+        count: usize,
+    ) -> Result<ScanStep> {
+        let mut scan = redis::cmd("SCAN");
+        let page = |scan: &mut redis::Cmd, at: u64| {
+            scan.arg(at)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(count.max(1));
+        };
+        if !self.clustered() {
+            page(&mut scan, cursor);
+            let (next, found): (u64, Vec<Vec<u8>>) = call.query(&scan).await?;
+            return Ok(ScanStep { found, next });
+        }
+        let primaries = self.primaries().await?;
+        let (first, at) = cursor::decode(cursor)
+            .unwrap_or_else(|| (primaries.first().map_or(0, |p| p.first_slot()), 0));
+        // The primary that serves the slot the cursor names (after a failover, the replica
+        // that took over: its keys are the same, its hash table not, so SCAN starts over there,
+        // repeating keys but missing none).
+        let Some(primary) = primaries.iter().find(|p| p.serves(first)) else {
+            return Ok(ScanStep {
+                found: Vec::new(),
+                next: 0,
+            });
+        };
+        let at = if primary.first_slot() == first { at } else { 0 };
+        page(&mut scan, at);
+        let mut node = call.on(primary.conn.clone());
+        let (next, found): (u64, Vec<Vec<u8>>) = node.query(&scan).await?;
+        let next = if next != 0 {
+            cursor::encode(primary.first_slot(), next).unwrap_or(0)
+        } else {
+            primaries
+                .iter()
+                .map(|p| p.first_slot())
+                .filter(|&f| f > primary.first_slot())
+                .min()
+                .and_then(|f| cursor::encode(f, 0))
+                .unwrap_or(0)
+        };
+        Ok(ScanStep { found, next })
     }
 }
