@@ -10,10 +10,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests run: redis-server (Redis and Sentinel tests), openssl (the TLS
-# tests' certificates), chromium and chromium-driver (the demo's browser tests).
+# Debian packages the tests run: redis-server (Redis and Sentinel tests), redis-tools (its
+# redis-cli joins the Redis Cluster tests' nodes), openssl (the TLS tests' certificates),
+# chromium and chromium-driver (the demo's browser tests).
 missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
@@ -25,6 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 redis-server --version
+redis-cli --version
 chromedriver --version
 
 # Every test runs even when some fail, and the summary at the end lists the failures.

@@ -84,7 +84,9 @@ where
             },
         };
         let ttl = |s: &BulkSession| (s.expires_at.0 - now.0).max(crate::liveness::MIN_KEY_TTL_MS);
-        let written = if native {
+        let written = if self.clustered() {
+            self.import_clustered(&mut call, &live, ttl).await?
+        } else if native {
             let replies: Vec<Value> = call.pipe(&self.import_transaction(&live, ttl)).await?;
             replies
                 .into_iter()
@@ -215,6 +217,96 @@ where
             pipe.add_command(index).ignore();
         }
         pipe
+    }
+
+    /// The page on Redis Cluster, where one transaction holds keys of one slot: the user
+    /// index entries first (each user's a `ZADD GT` + `PERSIST`, so no session names a user
+    /// whose index lacks it), then one transaction per slot, all at once. Returns whether each
+    /// session was written.
+    async fn import_clustered(
+        &self,
+        call: &mut super::Call<C>,
+        live: &[&BulkSession],
+        ttl: impl Fn(&BulkSession) -> u64,
+    ) -> Result<Vec<bool>> {
+        use futures::StreamExt as _;
+        /// Transactions (one per slot) in flight at once.
+        const AT_ONCE: usize = 64;
+        let keys = &self.shared.keys;
+        let mut users: std::collections::BTreeMap<&str, Vec<&BulkSession>> = Default::default();
+        let mut slots: std::collections::BTreeMap<u16, Vec<usize>> = Default::default();
+        for (at, session) in live.iter().enumerate() {
+            if !session.user_hex.is_empty() {
+                users.entry(&session.user_hex).or_default().push(session);
+            }
+            slots
+                .entry(keys.shard_of(&session.sid))
+                .or_default()
+                .push(at);
+        }
+        let entries: Vec<_> = users
+            .into_iter()
+            .map(|(user_hex, sessions)| {
+                let mut one = call.on(self.conn.clone());
+                let key = keys.user_index(user_hex);
+                let mut pipe = redis::pipe();
+                pipe.cmd("ZADD").arg(&key).arg("GT");
+                for session in sessions {
+                    pipe.arg(session.expires_at.0).arg(session.sid.as_str());
+                }
+                pipe.ignore().cmd("PERSIST").arg(&key).ignore();
+                Box::pin(async move { one.pipe::<()>(&pipe).await })
+            })
+            .collect();
+        let mut entries = futures::stream::iter(entries).buffer_unordered(AT_ONCE);
+        while let Some(done) = entries.next().await {
+            done?;
+        }
+        drop(entries);
+
+        let writes: Vec<_> = slots
+            .into_values()
+            .map(|members| {
+                let mut one = call.on(self.conn.clone());
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                let mut zadd = redis::cmd("ZADD");
+                zadd.arg(keys.expiry_index_of(&live[members[0]].sid))
+                    .arg("GT");
+                for &at in &members {
+                    let session = live[at];
+                    pipe.cmd("SET")
+                        .arg(keys.session_key(&session.sid))
+                        .arg(&session.value)
+                        .arg("PX")
+                        .arg(ttl(session))
+                        .arg("NX");
+                    zadd.arg(session.expires_at.0).arg(session.sid.as_str());
+                }
+                pipe.add_command(zadd).ignore();
+                Box::pin(async move {
+                    let replies: Vec<Value> = one.pipe(&pipe).await?;
+                    Ok::<_, session_core::Error>((members, replies))
+                })
+            })
+            .collect();
+        let mut written = vec![false; live.len()];
+        let mut writes = futures::stream::iter(writes).buffer_unordered(AT_ONCE);
+        while let Some(done) = writes.next().await {
+            let (members, replies) = done?;
+            if replies.len() != members.len() {
+                return Err(unexpected(call.backend(), "malformed SET NX reply"));
+            }
+            for (at, reply) in members.into_iter().zip(replies) {
+                written[at] = match reply {
+                    Value::Okay => true,
+                    Value::SimpleString(s) if s == "OK" => true,
+                    Value::Nil => false,
+                    _ => return Err(unexpected(call.backend(), "malformed SET NX reply")),
+                };
+            }
+        }
+        Ok(written)
     }
 
     /// Makes [`RedisStore::import_bulk`] use `import_batch.lua` whatever the server's
