@@ -34,9 +34,10 @@
 //!   Another writer's plain `DEL` leaves an index entry behind until `count` finds it due or
 //!   `cleanup` reconciles it: `count` may run high by such sessions until then, and
 //!   `delete_user`/`list_user` check every entry against its key, so they never act on or
-//!   report a session that is gone. Run `cleanup` periodically while another writer is
-//!   active (`sessionctl revoke-user` runs it first, so "log out everywhere" reaches every
-//!   session the other writer stored).
+//!   report a session that is gone. `delete_user` reaches every session this store wrote,
+//!   refreshed or adopted; [`RedisStore::delete_user_everywhere`] adopts the other writer's
+//!   sessions first, so "log out everywhere" misses none of them (`sessionctl revoke-user`
+//!   does the same). Run `cleanup` periodically while another writer is active.
 //!
 //! Building blocks other Redis deployments reuse: [`keys`], [`codec`], [`scripts`],
 //! [`error::to_store_error`], [`RedisConfig`], and `RedisStore<C>` over any connection.
@@ -44,6 +45,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod durability;
 pub mod error;
 pub mod keys;
 pub mod liveness;

@@ -356,6 +356,49 @@ async fn cleanup_indexes_sessions_the_python_service_wrote() {
     assert_eq!(store.count().await.unwrap(), 980);
 }
 
+/// "Log out everywhere" while the existing service writes too: `delete_user` reaches only
+/// the sessions this store wrote or adopted (as its docs say); `delete_user_everywhere`
+/// adopts the service's first and reaches all of them.
+#[tokio::test]
+async fn delete_user_everywhere_reaches_the_services_sessions() {
+    let server = RedisServer::start();
+    let store = system_store(&server).await;
+    let mut con = server.connection();
+    let ours = store
+        .create(
+            json!({"user": {"sub": "sub-1"}})
+                .as_object()
+                .unwrap()
+                .clone(),
+        )
+        .await
+        .unwrap();
+    let mut theirs = Vec::new();
+    for i in 0..3 {
+        let id = SessionId::generate();
+        let data = json!({"user": {"sub": format!("sub-{}", i % 2 + 1)}, "csrf_token": "t"});
+        let () = redis::cmd("SETEX")
+            .arg(format!("session:{}", id.expose_token()))
+            .arg(7200)
+            .arg(dumps(data.as_object().unwrap()))
+            .query(&mut con)
+            .unwrap();
+        theirs.push(id);
+    }
+    // theirs[1] is sub-2's; theirs[0] and theirs[2] are sub-1's, never touched by this store.
+    assert_eq!(store.delete_user("sub-1").await.unwrap(), 1, "only ours");
+    assert!(store.get(ours.id()).await.unwrap().is_none());
+    assert!(store.get(&theirs[0]).await.unwrap().is_some());
+
+    assert_eq!(store.delete_user_everywhere("sub-1").await.unwrap(), 2);
+    assert!(store.get(&theirs[0]).await.unwrap().is_none());
+    assert!(store.get(&theirs[2]).await.unwrap().is_none());
+    assert!(
+        store.get(&theirs[1]).await.unwrap().is_some(),
+        "sub-2's stays"
+    );
+}
+
 /// Redis's clock and the key's TTL decide liveness, as for the existing service: its `EXPIRE`
 /// keeps a session of ours alive past the expiry we set, and our TTL is exactly its `SETEX`'s.
 #[tokio::test]

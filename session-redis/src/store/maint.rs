@@ -213,6 +213,24 @@ where
         Ok(report)
     }
 
+    /// "Log out everywhere" while another writer is active: first adopts every session that
+    /// writer stored (the pass `cleanup` ends with: a `SCAN` of the prefix reading the first
+    /// bytes of each value), so none of that user's is missed, then
+    /// [`delete_user`](session_core::SessionStore::delete_user). `delete_user` alone reaches every session
+    /// this store wrote, refreshed or adopted, in time proportional to the user's sessions; this
+    /// reaches the other writer's too, in time proportional to all keys under the prefix.
+    /// Returns how many live sessions were deleted.
+    pub async fn delete_user_everywhere(&self, user: &str) -> Result<u64> {
+        let mut call = self.call("delete_user_everywhere", None);
+        let result = async {
+            self.index_foreign(&mut call).await?;
+            self.delete_user_in(&mut call, user).await
+        }
+        .await;
+        call.finish(&result);
+        result
+    }
+
     /// Sessions another writer stored without our metadata (the existing service's `SETEX`)
     /// are in no index until this store first writes or refreshes them: this pass adopts every
     /// one it finds (gives it metadata and index entries, data unchanged), so `count`,
