@@ -20,16 +20,67 @@
 //! - **Following the cluster** (`MOVED`, `ASK`, slot-map refreshes, a failover) is the
 //!   `redis` crate's cluster client's work.
 //!
-//! Settings: [`ClusterConfig`] (`REDIS_CLUSTER_NODES` plus the Redis backend's variables).
+//! Settings: [`ClusterConfig`] (`REDIS_CLUSTER_NODES`, the durability variables, plus the Redis
+//! backend's variables).
+//!
+//! ## Durability
+//! Redis Cluster replicates asynchronously, as a single Redis does: a write its primary
+//! acknowledged can vanish when that primary fails and a replica takes over its slots, and a
+//! lost logout brings a session back. As on the Sentinel backend, with the same variables and
+//! defaults, [`Durability::Replicated`] makes a write wait for replicas: `save_durability`
+//! (`REDIS_WAIT_REPLICAS`: every `put`, and `refresh`; async by default) and
+//! `revoke_durability` (`REDIS_WAIT_REPLICAS_REVOKE`: `delete`, `delete_user`, `rotate`; one
+//! replica by default), with `REDIS_WAIT_TIMEOUT_MS` (250). Which requests are writes and
+//! which setting covers them is decided by command name and script, in
+//! [`session_redis::durability`], shared with the Sentinel backend.
+//!
+//! A covered write and `WAIT n timeout` go out as **one pipeline routed to the write's slot**,
+//! so `WAIT` runs on the primary that applied the write, right after it, on the same
+//! connection (`MOVED`/`ASK` redirect the whole pipeline). `WAIT` blocks its connection on the
+//! server, so the pipeline goes on a cluster connection of its own from a small pool
+//! (`wait_pool_size`, `REDIS_WAIT_POOL_SIZE`, 16), never on the connection other callers share.
+//! When fewer than `n` replicas confirm, the call fails with a retryable
+//! `Error::Unavailable` whose source is [`NotReplicated`] (the Sentinel backend's
+//! `NotReplicated`, same fields), within the `WAIT` timeout plus a round trip or two (an idle
+//! node notices a due `WAIT` only at its next cron tick, so the store wakes it with a `PING`).
+//! When every pooled connection stays busy, the call fails with [`Saturated`] as the source:
+//! nothing was sent, so any operation may be repeated.
+//!
+//! What it guarantees: an acknowledged write was on at least `n` **replicas of its own shard**
+//! (the primary serving its slot) when acknowledged, so a failover of that shard that
+//! promotes one of them keeps it. Each shard counts its own replicas; other shards' replicas
+//! play no part, and a shard whose replicas are down fails its covered writes while the
+//! other shards' go on.
+//!
+//! What it does not: the write is not rolled back when `WAIT` falls short (it may survive or
+//! vanish); with more replicas than `n`, the cluster may promote one that had not confirmed it
+//! (it prefers the most up-to-date), and an operator's `CLUSTER FAILOVER FORCE`/`TAKEOVER`
+//! promotes the replica it runs on, confirmed or not; keys a resharding moves are replicated
+//! asynchronously on their new shard (`MIGRATE` is not waited for). There is no
+//! failover fence as on Sentinel: a manual `CLUSTER FAILOVER` pauses writes on the old
+//! primary until its replica has caught up, and an automatic one follows a primary that
+//! stopped answering. It makes loss much less likely; it does not make Redis consistent.
+//!
+//! What it costs: one primary-to-replica round trip per covered write; with a shard's
+//! replicas down, the full `WAIT` timeout on every covered write to that shard. Each pooled
+//! connection is a whole cluster connection (a socket per node), opened on first use. The
+//! pool is shared by all shards: while callers wait out `WAIT`s on a degraded shard they hold
+//! pooled connections, so size it above the number of covered writes in flight. Pair it with
+//! `min-replicas-to-write 1` on the nodes to bound how long a partitioned primary keeps
+//! accepting writes.
 #![deny(missing_docs)]
 
 mod config;
 mod connection;
+mod durable;
 mod store;
 mod topology;
 
-pub use config::{ClusterConfig, DEFAULT_CLUSTER_PORT};
+pub use config::{ClusterConfig, DEFAULT_CLUSTER_PORT, DEFAULT_WAIT_POOL_SIZE};
 pub use connection::ClusterConn;
+pub use session_redis::durability::{
+    Durability, DurabilityPolicy, NotReplicated, Saturated, DEFAULT_WAIT_TIMEOUT,
+};
 pub use store::ClusterStore;
 pub use topology::ClusterPrimaries;
 

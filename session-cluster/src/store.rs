@@ -14,6 +14,7 @@ use session_redis::{RedisConfig, RedisStore};
 
 use crate::config::ClusterConfig;
 use crate::connection::ClusterConn;
+use crate::durable::{surface, Durable};
 use crate::topology::ClusterPrimaries;
 use crate::BACKEND;
 
@@ -61,6 +62,8 @@ impl ClusterStore {
             };
             nodes.push(node.connection_info()?);
         }
+        let durable =
+            Durable::new(&config, nodes.clone()).map_err(|e| to_store_error(BACKEND, e))?;
         let client = ClusterClientBuilder::new(nodes)
             .connection_timeout(config.redis.connect_timeout)
             .response_timeout(config.redis.response_timeout)
@@ -72,7 +75,7 @@ impl ClusterStore {
             .saturating_add(config.redis.response_timeout)
             .saturating_mul(2);
         let conn = match tokio::time::timeout(bound, client.get_async_connection()).await {
-            Ok(Ok(conn)) => ClusterConn::new(conn),
+            Ok(Ok(conn)) => ClusterConn::new(conn).with_durable(durable),
             Ok(Err(e)) => return Err(to_store_error(BACKEND, e)),
             Err(_) => {
                 return Err(Error::Unavailable {
@@ -128,19 +131,22 @@ impl SessionStore for ClusterStore {
         mode: PutMode,
         options: WriteOptions,
     ) -> Result<Session> {
-        self.inner.put(id, data, mode, options).await
+        self.inner
+            .put(id, data, mode, options)
+            .await
+            .map_err(surface)
     }
 
     async fn delete(&self, id: &SessionId) -> Result<bool> {
-        self.inner.delete(id).await
+        self.inner.delete(id).await.map_err(surface)
     }
 
     async fn refresh(&self, id: &SessionId) -> Result<bool> {
-        self.inner.refresh(id).await
+        self.inner.refresh(id).await.map_err(surface)
     }
 
     async fn rotate(&self, id: &SessionId) -> Result<Option<Session>> {
-        self.inner.rotate(id).await
+        self.inner.rotate(id).await.map_err(surface)
     }
 
     async fn count(&self) -> Result<u64> {
@@ -152,7 +158,7 @@ impl SessionStore for ClusterStore {
     }
 
     async fn delete_user(&self, user: &str) -> Result<u64> {
-        self.inner.delete_user(user).await
+        self.inner.delete_user(user).await.map_err(surface)
     }
 
     async fn cleanup(&self) -> Result<CleanupReport> {

@@ -56,8 +56,8 @@ impl ClusterFactory {
                     .map(|port| ("127.0.0.1".to_string(), port))
                     .collect();
                 let config = ClusterConfig {
-                    nodes,
                     redis: redis.clone(),
+                    ..ClusterConfig::new(nodes)
                 };
                 let store = ClusterStore::connect(config)
                     .await

@@ -4,7 +4,16 @@ use std::fmt;
 use std::time::Duration;
 
 use session_core::{parse_var, Error, Result};
+use session_redis::durability::{pool_size_from_lookup, DurabilityPolicy};
 use session_redis::RedisConfig;
+
+/// How many replicas must confirm a write (shared with the Cluster backend). `Replicated`
+/// fails a call with [`SentinelError::NotReplicated`](crate::SentinelError) when fewer
+/// confirm in time; see the [crate docs](crate#durability) for what it does and does not
+/// guarantee on Sentinel, and what it costs.
+pub use session_redis::durability::Durability;
+/// Default `WAIT` timeout of replicated writes.
+pub use session_redis::durability::DEFAULT_WAIT_TIMEOUT;
 
 /// Default master name (`REDIS_MASTER_NAME`).
 pub const DEFAULT_MASTER_NAME: &str = "mymaster";
@@ -14,30 +23,8 @@ pub const DEFAULT_SENTINEL_PORT: u16 = 26379;
 pub const DEFAULT_SENTINEL_TIMEOUT: Duration = Duration::from_millis(300);
 /// Default time an operation that is safe to repeat keeps retrying across a failover.
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(5);
-/// Default `WAIT` timeout of replicated writes.
-pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(250);
 /// Default number of connections replicated writes use at most, per master.
 pub const DEFAULT_WAIT_POOL_SIZE: usize = 64;
-
-/// How many replicas must confirm a write before the store acknowledges it.
-///
-/// `Replicated` sends `WAIT replicas timeout` right after the write, on a connection that
-/// carries only that write, and fails the call with
-/// [`SentinelError::NotReplicated`](crate::SentinelError) when fewer confirm in time. See the [crate docs](crate#durability) for what it does and does not
-/// guarantee, and what it costs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Durability {
-    /// Acknowledge once the master applied the write (Redis's default, asynchronous
-    /// replication): a failover can lose the last writes.
-    Async,
-    /// Acknowledge once `replicas` replicas confirmed the write, waiting at most `timeout`.
-    Replicated {
-        /// Replicas that must confirm (at least 1).
-        replicas: u32,
-        /// How long to wait for them.
-        timeout: Duration,
-    },
-}
 
 /// Settings of a [`SentinelStore`](crate::SentinelStore).
 ///
@@ -115,11 +102,8 @@ impl SentinelConfig {
             sentinel_password: None,
             sentinel_timeout: DEFAULT_SENTINEL_TIMEOUT,
             retry_budget: DEFAULT_RETRY_BUDGET,
-            save_durability: Durability::Async,
-            revoke_durability: Durability::Replicated {
-                replicas: 1,
-                timeout: DEFAULT_WAIT_TIMEOUT,
-            },
+            save_durability: DurabilityPolicy::default().save,
+            revoke_durability: DurabilityPolicy::default().revoke,
             wait_pool_size: DEFAULT_WAIT_POOL_SIZE,
             redis: RedisConfig::default(),
         }
@@ -152,41 +136,26 @@ impl SentinelConfig {
         if let Some(ms) = parse_var::<u64>(&lookup, "REDIS_SENTINEL_RETRY_BUDGET_MS")? {
             c.retry_budget = Duration::from_millis(ms);
         }
-        let timeout = match parse_var::<u64>(&lookup, "REDIS_WAIT_TIMEOUT_MS")? {
-            Some(0) => {
-                return Err(Error::config(
-                    "REDIS_WAIT_TIMEOUT_MS",
-                    "must be at least 1 ms",
-                ))
-            }
-            Some(ms) => Duration::from_millis(ms),
-            None => DEFAULT_WAIT_TIMEOUT,
-        };
-        let durability = |replicas: u32| match replicas {
-            0 => Durability::Async,
-            replicas => Durability::Replicated { replicas, timeout },
-        };
-        c.save_durability = durability(parse_var(&lookup, "REDIS_WAIT_REPLICAS")?.unwrap_or(0));
-        c.revoke_durability =
-            durability(parse_var(&lookup, "REDIS_WAIT_REPLICAS_REVOKE")?.unwrap_or(1));
-        match parse_var::<usize>(&lookup, "REDIS_WAIT_POOL_SIZE")? {
-            Some(0) => return Err(Error::config("REDIS_WAIT_POOL_SIZE", "must be at least 1")),
-            Some(n) => c.wait_pool_size = n,
-            None => {}
+        let policy = DurabilityPolicy::from_lookup(&lookup)?;
+        c.save_durability = policy.save;
+        c.revoke_durability = policy.revoke;
+        if let Some(n) = pool_size_from_lookup(&lookup)? {
+            c.wait_pool_size = n;
         }
         Ok(c)
     }
 
+    /// The two durability settings, for the classifier.
+    pub(crate) fn policy(&self) -> DurabilityPolicy {
+        DurabilityPolicy {
+            save: self.save_durability,
+            revoke: self.revoke_durability,
+        }
+    }
+
     /// The longest `WAIT` timeout configured (zero when both are async).
     pub(crate) fn max_wait(&self) -> Duration {
-        [self.save_durability, self.revoke_durability]
-            .iter()
-            .map(|d| match d {
-                Durability::Async => Duration::ZERO,
-                Durability::Replicated { timeout, .. } => *timeout,
-            })
-            .max()
-            .unwrap_or_default()
+        self.policy().max_wait()
     }
 }
 

@@ -18,15 +18,14 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
+use session_redis::durability::{self, Classifier, DurabilityPolicy, Request};
 use tokio::sync::{watch, OnceCell};
 
-use crate::classify::Classifier;
 use crate::config::SentinelConfig;
 use crate::discovery::{self, Counters, Found};
 use crate::durable::Pool;
 use crate::error::{Addr, SentinelError};
 use crate::fence::Fence;
-use crate::request::Request;
 use crate::settle::ClientTag;
 
 /// How long a request waits for discovery before failing with
@@ -105,6 +104,8 @@ pub(crate) struct Inner {
     /// Dropped with `Inner`: background tasks watching it stop.
     pub(crate) shutdown: watch::Sender<()>,
     classifier: Classifier,
+    /// `config`'s two durability settings.
+    policy: DurabilityPolicy,
     /// Masters a Sentinel announced it is failing over: no write goes there.
     fence: Fence,
     /// When a write refused by the fence last made us ask the Sentinels again.
@@ -168,6 +169,7 @@ impl SentinelConnection {
             last_master: Mutex::new(None),
             shutdown: watch::Sender::new(()),
             classifier: Classifier::new(),
+            policy: config.policy(),
             fence: Fence::default(),
             fenced_check: Mutex::new(None),
             scripts: Mutex::new(Vec::new()),
@@ -268,7 +270,7 @@ impl Inner {
 
     /// Remembers the body of a `SCRIPT LOAD` (a few distinct ones at most: the backend's).
     fn learn_script(&self, cmd: &Cmd) {
-        if let Some(body) = crate::classify::script_load_body(cmd) {
+        if let Some(body) = durability::script_load_body(cmd) {
             let mut scripts = self.scripts.lock().unwrap_or_else(|e| e.into_inner());
             if scripts.len() < MAX_SCRIPTS && !scripts.iter().any(|s| s.as_slice() == body) {
                 scripts.push(body.to_vec());
@@ -427,7 +429,7 @@ impl ConnectionLike for SentinelConnection {
             let handling = self
                 .inner
                 .classifier
-                .handling_of_command(&self.inner.config, cmd);
+                .handling_of_command(&self.inner.policy, cmd);
             let mut values = self.inner.execute(Request::Cmd(cmd), handling).await?;
             values.pop().ok_or_else(|| {
                 redis::RedisError::from((redis::ErrorKind::Client, "no reply to a command"))
@@ -445,7 +447,7 @@ impl ConnectionLike for SentinelConnection {
             let handling = self
                 .inner
                 .classifier
-                .handling_of_pipeline(&self.inner.config, pipe);
+                .handling_of_pipeline(&self.inner.policy, pipe);
             let request = Request::Pipe {
                 pipe,
                 offset,

@@ -7,12 +7,8 @@
 //! told "outcome unknown". Here a write and its `WAIT` go out together on a connection nobody
 //! else uses until the `WAIT` has answered, so a caller waits for its own `WAIT` only.
 //!
-//! Redis notices a blocked command's timeout when its event loop wakes: a busy server at
-//! once, an idle one at its next cron tick (up to 1/`hz`, 100 ms at the default `hz 10`;
-//! measured on 7.0: `WAIT 1 250` answered after 290–300 ms on an idle server, 252 ms when
-//! another client sent a command at 252 ms). So once a `WAIT` is due and has not answered,
-//! a `PING` on the master's shared connection wakes the server, every
-//! [`NUDGE_EVERY`] until it answers.
+//! Once a `WAIT` is due and has not answered, a `PING` on the master's shared connection
+//! wakes the server (see `session_redis::durability::wait_waking`).
 
 use std::ops::Range;
 use std::sync::Mutex;
@@ -20,19 +16,13 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{RedisError, RedisResult, Value};
+use session_redis::durability::{wait_waking, Request, WithWait};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::config::SentinelConfig;
 use crate::discovery::{data_info, open};
 use crate::error::{Addr, SentinelError};
-use crate::request::Request;
 use crate::settle::ClientTag;
-
-/// How long after a `WAIT` is due the first wake-up `PING` goes out (a margin for the
-/// request's own trip, so the server's deadline has passed when it arrives).
-const NUDGE_AFTER: Duration = Duration::from_millis(5);
-/// How often a wake-up `PING` is repeated while the `WAIT` has not answered.
-const NUDGE_EVERY: Duration = Duration::from_millis(10);
 
 /// A connection for replicated writes and its identity on the server (for settling).
 struct Pooled {
@@ -132,26 +122,19 @@ impl Lease<'_> {
         timeout: Duration,
         waker: &MultiplexedConnection,
     ) -> Result<Replies, Interrupted> {
-        let (pipe, kept, total) = request.with_wait(replicas, timeout);
-        let result = {
-            let reply = self.pooled.conn.req_packed_commands(&pipe, 0, total);
-            tokio::pin!(reply);
-            let due = tokio::time::sleep(timeout + NUDGE_AFTER);
-            tokio::pin!(due);
-            loop {
-                tokio::select! {
-                    result = &mut reply => break result,
-                    () = &mut due => {
-                        let mut waker = waker.clone();
-                        tokio::spawn(async move {
-                            let _: RedisResult<Value> =
-                                redis::cmd("PING").query_async(&mut waker).await;
-                        });
-                        due.as_mut().reset(tokio::time::Instant::now() + NUDGE_EVERY);
-                    }
-                }
-            }
-        };
+        let WithWait {
+            pipeline,
+            kept,
+            total,
+        } = request.with_wait(replicas, timeout);
+        let reply = self.pooled.conn.req_packed_commands(&pipeline, 0, total);
+        let result = wait_waking(reply, timeout, || {
+            let mut waker = waker.clone();
+            tokio::spawn(async move {
+                let _: RedisResult<Value> = redis::cmd("PING").query_async(&mut waker).await;
+            });
+        })
+        .await;
         match result {
             Ok(values) if values.len() == total => {
                 let Lease { pool, pooled, .. } = self;

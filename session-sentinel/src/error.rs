@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use session_core::Error;
+use session_redis::durability;
 
 /// The backend name in errors and traces.
 pub const BACKEND: &str = "sentinel";
@@ -178,7 +179,17 @@ impl SentinelError {
     /// Carries this error through the `redis` client's error type, so it survives the trip
     /// through `RedisStore` and can be recovered by [`find`].
     pub(crate) fn into_redis(self) -> redis::RedisError {
-        redis::RedisError::from(std::io::Error::other(self))
+        durability::carry(self)
+    }
+}
+
+impl From<durability::NotReplicated> for SentinelError {
+    fn from(e: durability::NotReplicated) -> Self {
+        SentinelError::NotReplicated {
+            acked: e.acked,
+            wanted: e.wanted,
+            timeout: e.timeout,
+        }
     }
 }
 
@@ -191,26 +202,7 @@ impl From<SentinelError> for Error {
 /// Finds a [`SentinelError`] anywhere in an error's source chain, including inside the
 /// `redis` client's I/O error wrapping (whose `source` skips the wrapped error).
 pub(crate) fn find<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a SentinelError> {
-    let mut next: Option<&'a (dyn StdError + 'static)> = Some(err);
-    while let Some(e) = next {
-        if let Some(s) = e.downcast_ref::<SentinelError>() {
-            return Some(s);
-        }
-        if let Some(inner) = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(std::io::Error::get_ref)
-            .and_then(|i| i.downcast_ref::<SentinelError>())
-        {
-            return Some(inner);
-        }
-        if let Some(arc) = e.downcast_ref::<Arc<dyn StdError + Send + Sync>>() {
-            let inner: &'a (dyn StdError + 'static) = &**arc;
-            next = Some(inner);
-            continue;
-        }
-        next = e.source();
-    }
-    None
+    durability::find::<SentinelError>(err)
 }
 
 /// Shows a socket address (never credentials).

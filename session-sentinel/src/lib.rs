@@ -102,7 +102,9 @@
 //! `delete`, `delete_user` and `rotate` scripts are revocations; every other command, and
 //! every script not known to be something else (by SHA, from [`session_redis::scripts`]), is
 //! a save. A pipeline takes the strongest setting any of its commands needs, and `WAIT`
-//! follows its `EXEC`.
+//! follows its `EXEC`. That classification, [`Durability`] and the variables that set it are
+//! shared with the Cluster backend ([`session_redis::durability`]); this crate adds where the
+//! write goes (the master the Sentinels name), the failover fence and the settling.
 //!
 //! ## Metrics
 //! Counters through the [`metrics`](https://docs.rs/metrics) facade (no exporter forced: they
@@ -120,14 +122,12 @@
 //! and the rest) come from `session-metrics`' `MeteredStore` wrapped around the store.
 #![deny(missing_docs)]
 
-mod classify;
 mod config;
 mod connection;
 mod discovery;
 mod durable;
 mod error;
 mod fence;
-mod request;
 mod settle;
 mod store;
 mod telemetry;

@@ -1,4 +1,5 @@
-//! Carrying out one request on the current master, by its handling (see `classify`):
+//! Carrying out one request on the current master, by its handling (see
+//! `session_redis::durability`):
 //!
 //! - reads on the shared connection;
 //! - asynchronous writes on the shared connection, unless the master is fenced;
@@ -13,11 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
+use session_redis::durability::{confirmed, wrote, Handling, Request};
 
 use super::{Inner, Node};
-use crate::classify::Handling;
 use crate::error::SentinelError;
-use crate::request::Request;
 use crate::settle::settle;
 
 /// How often writes refused by the fence make the connection ask the Sentinels again.
@@ -137,25 +137,17 @@ impl Inner {
                 return Err(node.interrupted(lost.error, settled));
             }
         };
-        let mut values = self.check_values(node, replies.values)?;
-        let waited = values.pop();
-        let values: Vec<Value> = values.drain(replies.kept).collect();
-        if !wrote(&values) {
-            return Ok(values); // nothing written (NOSCRIPT, EXECABORT, script error): no WAIT due
-        }
-        match waited {
-            // Confirmed, but maybe by a replica that is about to be re-synced from the
-            // promoted one.
-            Some(Value::Int(_)) if self.fenced(node) => Err(node.failover_started(true)),
-            Some(Value::Int(n)) if n >= i64::from(replicas) => Ok(values),
-            Some(Value::Int(acked)) => Err(SentinelError::NotReplicated {
-                acked,
-                wanted: replicas,
-                timeout,
-            }
-            .into_redis()),
+        let values = self.check_values(node, replies.values)?;
+        match confirmed(values, replies.kept, replicas, timeout) {
+            // Nothing written (NOSCRIPT, EXECABORT, script error): no WAIT was due.
+            Ok(values) if !wrote(&values) => Ok(values),
+            // Confirmed (or not), but maybe by a replica that is about to be re-synced from
+            // the promoted one.
+            Ok(_) | Err(Some(_)) if self.fenced(node) => Err(node.failover_started(true)),
+            Ok(values) => Ok(values),
+            Err(Some(short)) => Err(SentinelError::from(short).into_redis()),
             // "WAIT cannot be used with replica instances": demoted under us.
-            _ => {
+            Err(None) => {
                 self.invalidate(node.generation, "wait_refused");
                 Err(demoted(node))
             }
@@ -194,12 +186,6 @@ impl Inner {
         }
         Ok(values)
     }
-}
-
-/// Whether any reply says something was done (a server error means that command did
-/// nothing; a script's own error reply aside, which callers treat as a failure anyway).
-fn wrote(values: &[Value]) -> bool {
-    values.iter().any(|v| !matches!(v, Value::ServerError(_)))
 }
 
 fn demoted(node: &Node) -> RedisError {
