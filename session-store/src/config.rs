@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use session_core::{Error, Result, SessionConfig, SessionStore};
 
+#[cfg(feature = "cluster")]
+use session_cluster::{ClusterConfig, ClusterStore};
 #[cfg(feature = "memory")]
 use session_memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -52,6 +54,9 @@ pub enum BackendConfig {
     /// Redis Sentinel (feature `sentinel`).
     #[cfg(feature = "sentinel")]
     Sentinel(SentinelConfig),
+    /// Redis Cluster (feature `cluster`).
+    #[cfg(feature = "cluster")]
+    Cluster(ClusterConfig),
 }
 
 /// A connected store, by backend: for tools that need more than the [`SessionStore`] trait
@@ -69,6 +74,9 @@ pub enum Store {
     /// Redis Sentinel.
     #[cfg(feature = "sentinel")]
     Sentinel(SentinelStore),
+    /// Redis Cluster.
+    #[cfg(feature = "cluster")]
+    Cluster(ClusterStore),
 }
 
 impl Store {
@@ -81,6 +89,8 @@ impl Store {
             Store::Redis(store) => Arc::new(store),
             #[cfg(feature = "sentinel")]
             Store::Sentinel(store) => Arc::new(store),
+            #[cfg(feature = "cluster")]
+            Store::Cluster(store) => Arc::new(store),
         }
     }
 }
@@ -97,8 +107,8 @@ fn not_compiled(setting: &str, backend: &str) -> Error {
 }
 
 impl BackendConfig {
-    /// Reads the process environment: `SESSION_BACKEND` (`memory`, the default, `redis` or
-    /// `sentinel`) and that backend's variables.
+    /// Reads the process environment: `SESSION_BACKEND` (`memory`, the default, `redis`,
+    /// `sentinel` or `cluster`) and that backend's variables.
     pub fn from_env() -> Result<Self> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -123,11 +133,15 @@ impl BackendConfig {
             "sentinel" => Ok(BackendConfig::Sentinel(SentinelConfig::from_lookup(
                 &lookup,
             )?)),
+            #[cfg(feature = "cluster")]
+            "cluster" => cluster_config(&lookup),
             #[allow(unreachable_patterns)]
-            known @ ("memory" | "redis" | "sentinel") => Err(not_compiled(SESSION_BACKEND, known)),
+            known @ ("memory" | "redis" | "sentinel" | "cluster") => {
+                Err(not_compiled(SESSION_BACKEND, known))
+            }
             _ => Err(Error::config(
                 SESSION_BACKEND,
-                "expected memory, redis or sentinel",
+                "expected memory, redis, sentinel or cluster",
             )),
         }
     }
@@ -147,12 +161,16 @@ impl BackendConfig {
     /// | `rediss://…` | one Redis over TLS (feature `tls`) |
     /// | `redis+sentinel://[user[:password]@]host1[:port1][,host2[:port2]…]/master_name[/db]` | Sentinel; Sentinels default to port 26379 |
     /// | `rediss+sentinel://…` | Sentinel, TLS to the data nodes |
+    /// | `redis+cluster://[user[:password]@]host1[:port1][,host2[:port2]…][/0]` | Redis Cluster; any of its nodes, port 6379 by default |
     ///
     /// Credentials in a URL are the data nodes'; a Sentinel's own credentials come from
     /// `REDIS_SENTINEL_USERNAME` / `REDIS_SENTINEL_PASSWORD`. Escape `@ : /` in credentials as
     /// `%40 %3A %2F`. The address and credential variables (`REDIS_HOST`, `REDIS_PORT`,
     /// `REDIS_DB`, `REDIS_URL`, `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_SENTINELS`,
-    /// `REDIS_MASTER_NAME`) are ignored: the URL is the whole address.
+    /// `REDIS_MASTER_NAME`, `REDIS_CLUSTER_NODES`) are ignored: the URL is the whole address.
+    ///
+    /// TLS to a Redis Cluster (`rediss+cluster://`, or `REDIS_TLS=true` with
+    /// `SESSION_BACKEND=cluster`) is not supported yet: an [`Error::Config`] says so.
     ///
     /// ```
     /// use session_store::{BackendConfig, Error};
@@ -191,7 +209,7 @@ impl BackendConfig {
                 };
                 RedisConfig::from_lookup(with_url)
                     .map(BackendConfig::Redis)
-                    .map_err(rename_url)
+                    .map_err(|e| from_the_url(e, "REDIS_URL"))
             }
             #[cfg(feature = "sentinel")]
             Scheme::Sentinel { tls } => {
@@ -208,16 +226,33 @@ impl BackendConfig {
                 config.redis.tls = tls;
                 Ok(BackendConfig::Sentinel(config))
             }
+            #[cfg(feature = "cluster")]
+            Scheme::Cluster { tls: true } => Err(cluster_tls_unsupported(URL)),
+            #[cfg(feature = "cluster")]
+            Scheme::Cluster { tls: false } => {
+                let parts = url::parse_cluster(url)?;
+                let with_url = |name: &str| match name {
+                    "REDIS_CLUSTER_NODES" => Some(parts.nodes.clone()),
+                    "REDIS_USERNAME" => parts.username.clone(),
+                    "REDIS_PASSWORD" => parts.password.clone(),
+                    // The scheme says whether to use TLS, as for the other URLs.
+                    "REDIS_TLS" => Some("false".to_owned()),
+                    other => rest(other),
+                };
+                cluster_config(&with_url).map_err(|e| from_the_url(e, "REDIS_CLUSTER_NODES"))
+            }
             #[allow(unreachable_patterns)]
             Scheme::Memory => Err(not_compiled(URL, "memory")),
             #[allow(unreachable_patterns)]
             Scheme::Redis => Err(not_compiled(URL, "redis")),
             #[allow(unreachable_patterns)]
             Scheme::Sentinel { .. } => Err(not_compiled(URL, "sentinel")),
+            #[allow(unreachable_patterns)]
+            Scheme::Cluster { .. } => Err(not_compiled(URL, "cluster")),
         }
     }
 
-    /// The backend's name: `"memory"`, `"redis"` or `"sentinel"`.
+    /// The backend's name: `"memory"`, `"redis"`, `"sentinel"` or `"cluster"`.
     pub fn backend(&self) -> &'static str {
         match self {
             #[cfg(feature = "memory")]
@@ -226,6 +261,8 @@ impl BackendConfig {
             BackendConfig::Redis(_) => "redis",
             #[cfg(feature = "sentinel")]
             BackendConfig::Sentinel(_) => "sentinel",
+            #[cfg(feature = "cluster")]
+            BackendConfig::Cluster(_) => "cluster",
         }
     }
 
@@ -238,10 +275,13 @@ impl BackendConfig {
             BackendConfig::Redis(config) => &config.session,
             #[cfg(feature = "sentinel")]
             BackendConfig::Sentinel(config) => &config.redis.session,
+            #[cfg(feature = "cluster")]
+            BackendConfig::Cluster(config) => &config.redis.session,
         }
     }
 
-    /// Connects (Redis: connection and `PING`; Sentinel: discovery).
+    /// Connects (Redis: connection and `PING`; Sentinel: discovery; Cluster: the slot map
+    /// from the first seed node that answers).
     ///
     /// # Errors
     /// [`Error::Unavailable`] when the server cannot be reached; [`Error::Config`] for
@@ -262,6 +302,10 @@ impl BackendConfig {
             BackendConfig::Sentinel(config) => {
                 SentinelStore::connect(config).await.map(Store::Sentinel)
             }
+            #[cfg(feature = "cluster")]
+            BackendConfig::Cluster(config) => {
+                ClusterStore::connect(config).await.map(Store::Cluster)
+            }
         }
     }
 }
@@ -274,11 +318,30 @@ fn memory_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<BackendConf
     })
 }
 
-/// The Redis parser names `REDIS_URL`; a URL given directly is the setting `URL`.
+#[cfg(feature = "cluster")]
+fn cluster_config(lookup: &impl Fn(&str) -> Option<String>) -> Result<BackendConfig> {
+    let config = ClusterConfig::from_lookup(lookup)?;
+    if config.redis.tls {
+        return Err(cluster_tls_unsupported("REDIS_TLS"));
+    }
+    Ok(BackendConfig::Cluster(config))
+}
+
+/// `session-cluster` has no `tls` feature, and its client would not carry
+/// `REDIS_TLS_CA_FILE` to the nodes it discovers: refused rather than half working.
+#[cfg(feature = "cluster")]
+fn cluster_tls_unsupported(setting: &str) -> Error {
+    Error::config(setting, "TLS to a Redis Cluster is not supported yet")
+}
+
+/// An error about `variable`, which a URL given directly filled in: about the setting `URL`.
 #[cfg(feature = "redis")]
-fn rename_url(err: Error) -> Error {
+fn from_the_url(err: Error, variable: &str) -> Error {
     match err {
-        Error::Config { variable, message } if variable == "REDIS_URL" => Error::Config {
+        Error::Config {
+            variable: named,
+            message,
+        } if named == variable => Error::Config {
             variable: URL.to_owned(),
             message,
         },

@@ -9,10 +9,12 @@
 //! | `memory` (default) | [`memory::MemoryStore`] | `memory` (the default) | `memory://` |
 //! | `redis` | `redis::RedisStore` | `redis` | `redis://[user:pass@]host:port/db`, `rediss://…` (with `tls`) |
 //! | `sentinel` | `sentinel::SentinelStore` | `sentinel` | `redis+sentinel://[user:pass@]host1:port1,host2:port2/master_name/db` |
+//! | `cluster` | `cluster::ClusterStore` | `cluster` | `redis+cluster://[user:pass@]host1:port1,host2:port2/` |
 //!
 //! [`from_env`] reads `SESSION_BACKEND` and that backend's variables (the existing service's
 //! `REDIS_HOST`, `REDIS_PORT`, `REDIS_DB`, `SESSION_TTL`, `SESSION_KEY_PREFIX`, …; Sentinel's
-//! `REDIS_SENTINELS`, `REDIS_MASTER_NAME`, …) and returns an `Arc<dyn SessionStore>`; moving
+//! `REDIS_SENTINELS`, `REDIS_MASTER_NAME`, …; Cluster's `REDIS_CLUSTER_NODES`, any of its
+//! nodes as `host:port,host:port`) and returns an `Arc<dyn SessionStore>`; moving
 //! from memory to Redis is a feature and an environment change, not a code change. A backend
 //! named but not compiled in is an [`Error::Config`] naming `SESSION_BACKEND` and the feature
 //! to enable. [`from_url`] does the same from one URL (see [`BackendConfig::from_url_lookup`]).
@@ -48,8 +50,15 @@
 //! ```
 #![deny(missing_docs)]
 
-#[cfg(not(any(feature = "memory", feature = "redis", feature = "sentinel")))]
-compile_error!("session-store needs at least one of its features: memory, redis, sentinel");
+#[cfg(not(any(
+    feature = "memory",
+    feature = "redis",
+    feature = "sentinel",
+    feature = "cluster"
+)))]
+compile_error!(
+    "session-store needs at least one of its features: memory, redis, sentinel, cluster"
+);
 
 mod config;
 pub mod guide;
@@ -77,6 +86,12 @@ pub mod redis {
 #[cfg(feature = "sentinel")]
 pub mod sentinel {
     pub use session_sentinel::*;
+}
+
+/// The Redis Cluster backend (`session-cluster`).
+#[cfg(feature = "cluster")]
+pub mod cluster {
+    pub use session_cluster::*;
 }
 
 /// Call counts, latencies and live sessions through the `metrics` facade (`session-metrics`,
@@ -129,7 +144,8 @@ pub async fn from_env() -> Result<Arc<dyn SessionStore>> {
     Ok(finish(BackendConfig::from_env()?.connect().await?))
 }
 
-/// The store a URL names (`memory://`, `redis://…`, `rediss://…`, `redis+sentinel://…`),
+/// The store a URL names (`memory://`, `redis://…`, `rediss://…`, `redis+sentinel://…`,
+/// `redis+cluster://…`),
 /// other settings from the environment; see [`BackendConfig::from_url_lookup`]. Metered like
 /// [`from_env`]'s.
 ///

@@ -1,11 +1,12 @@
-//! Store URLs: `memory://`, `redis://`, `rediss://`, `redis+sentinel://`, `rediss+sentinel://`.
+//! Store URLs: `memory://`, `redis://`, `rediss://`, `redis+sentinel://`, `rediss+sentinel://`,
+//! `redis+cluster://`.
 //!
 //! A URL names the backend, its address and its credentials; every other setting
 //! (`SESSION_*`, timeouts, Sentinel credentials and durability) still comes from the lookup
 //! (the environment). Address and credential variables (`REDIS_HOST`, `REDIS_PORT`,
 //! `REDIS_DB`, `REDIS_URL`, `REDIS_USERNAME`, `REDIS_PASSWORD`, `REDIS_SENTINELS`,
-//! `REDIS_MASTER_NAME`) are ignored, so one server's password never travels to another
-//! when two URLs are used side by side (`sessionctl migrate --from … --to …`).
+//! `REDIS_MASTER_NAME`, `REDIS_CLUSTER_NODES`) are ignored, so one server's password never
+//! travels to another when two URLs are used side by side (`sessionctl migrate --from … --to …`).
 //!
 //! Errors name the setting `URL` and say what was expected; they never repeat the URL,
 //! which may hold a password.
@@ -16,7 +17,7 @@ use session_core::{Error, Result};
 pub(crate) const URL: &str = "URL";
 
 /// Variables a URL replaces: ignored in the lookup when a URL is given.
-pub(crate) const ADDRESS_VARIABLES: [&str; 8] = [
+pub(crate) const ADDRESS_VARIABLES: [&str; 9] = [
     "REDIS_HOST",
     "REDIS_PORT",
     "REDIS_DB",
@@ -25,6 +26,7 @@ pub(crate) const ADDRESS_VARIABLES: [&str; 8] = [
     "REDIS_PASSWORD",
     "REDIS_SENTINELS",
     "REDIS_MASTER_NAME",
+    "REDIS_CLUSTER_NODES",
 ];
 
 /// The backend a URL names, by its scheme.
@@ -33,13 +35,15 @@ pub(crate) enum Scheme {
     Memory,
     Redis,
     Sentinel { tls: bool },
+    Cluster { tls: bool },
 }
 
 pub(crate) fn scheme_of(url: &str) -> Result<Scheme> {
     let (scheme, _) = url.split_once("://").ok_or_else(|| {
         Error::config(
             URL,
-            "expected memory://, redis://, rediss://, redis+sentinel:// or rediss+sentinel://",
+            "expected memory://, redis://, rediss://, redis+sentinel://, rediss+sentinel:// or \
+             redis+cluster://",
         )
     })?;
     match scheme.to_ascii_lowercase().as_str() {
@@ -47,11 +51,65 @@ pub(crate) fn scheme_of(url: &str) -> Result<Scheme> {
         "redis" | "rediss" => Ok(Scheme::Redis),
         "redis+sentinel" => Ok(Scheme::Sentinel { tls: false }),
         "rediss+sentinel" => Ok(Scheme::Sentinel { tls: true }),
+        "redis+cluster" => Ok(Scheme::Cluster { tls: false }),
+        "rediss+cluster" => Ok(Scheme::Cluster { tls: true }),
         _ => Err(Error::config(
             URL,
-            "unknown scheme: expected memory, redis, rediss, redis+sentinel or rediss+sentinel",
+            "unknown scheme: expected memory, redis, rediss, redis+sentinel, rediss+sentinel or \
+             redis+cluster",
         )),
     }
+}
+
+/// `[user[:password]@]hosts[/path]` after the scheme, credentials decoded; the path without
+/// its leading `/` (`None` without one). Query strings and fragments are not part of any form.
+struct Authority<'a> {
+    username: Option<String>,
+    password: Option<String>,
+    hosts: &'a str,
+    path: Option<&'a str>,
+}
+
+fn split_authority<'a>(url: &'a str, form: &'static str) -> Result<Authority<'a>> {
+    let bad = || Error::config(URL, form);
+    let (_, rest) = url.split_once("://").ok_or_else(bad)?;
+    if rest.contains(['?', '#']) {
+        return Err(bad());
+    }
+    let (authority, path) = match rest.split_once('/') {
+        Some((authority, path)) => (authority, Some(path)),
+        None => (rest, None),
+    };
+    let (userinfo, hosts) = match authority.rsplit_once('@') {
+        Some((userinfo, hosts)) => (Some(userinfo), hosts),
+        None => (None, authority),
+    };
+    let (username, password) = match userinfo {
+        None => (None, None),
+        Some(info) => {
+            let (user, password) = match info.split_once(':') {
+                Some((user, password)) => (user, Some(password)),
+                None => (info, None),
+            };
+            let user = percent_decode(user)?;
+            let password = password.map(percent_decode).transpose()?;
+            (
+                Some(user).filter(|u| !u.is_empty()),
+                password.filter(|p| !p.is_empty()),
+            )
+        }
+    };
+    Ok(Authority {
+        username,
+        password,
+        hosts,
+        path,
+    })
+}
+
+/// Whether `hosts` is a non-empty comma-separated list without empty entries.
+fn is_host_list(hosts: &str) -> bool {
+    !hosts.is_empty() && !hosts.split(',').any(|h| h.trim().is_empty())
 }
 
 /// The parts of `redis+sentinel://[user[:password]@]host1[:port1],host2[:port2]/master[/db]`,
@@ -73,32 +131,14 @@ const SENTINEL_FORM: &str =
 #[cfg_attr(not(feature = "sentinel"), allow(dead_code))]
 pub(crate) fn parse_sentinel(url: &str) -> Result<SentinelUrl> {
     let bad = || Error::config(URL, SENTINEL_FORM);
-    let (_, rest) = url.split_once("://").ok_or_else(bad)?;
-    // Query strings and fragments are not part of the form.
-    if rest.contains(['?', '#']) {
-        return Err(bad());
-    }
-    let (authority, path) = rest.split_once('/').ok_or_else(bad)?;
-    let (userinfo, hosts) = match authority.rsplit_once('@') {
-        Some((userinfo, hosts)) => (Some(userinfo), hosts),
-        None => (None, authority),
-    };
-    let (username, password) = match userinfo {
-        None => (None, None),
-        Some(info) => {
-            let (user, password) = match info.split_once(':') {
-                Some((user, password)) => (user, Some(password)),
-                None => (info, None),
-            };
-            let user = percent_decode(user)?;
-            let password = password.map(percent_decode).transpose()?;
-            (
-                Some(user).filter(|u| !u.is_empty()),
-                password.filter(|p| !p.is_empty()),
-            )
-        }
-    };
-    if hosts.is_empty() || hosts.split(',').any(|h| h.trim().is_empty()) {
+    let Authority {
+        username,
+        password,
+        hosts,
+        path,
+    } = split_authority(url, SENTINEL_FORM)?;
+    let path = path.ok_or_else(bad)?;
+    if !is_host_list(hosts) {
         return Err(Error::config(
             URL,
             "no Sentinel address before the master name",
@@ -137,6 +177,55 @@ impl std::fmt::Debug for SentinelUrl {
             .field("sentinels", &self.sentinels)
             .field("master_name", &self.master_name)
             .field("db", &self.db)
+            .finish()
+    }
+}
+
+/// The parts of `redis+cluster://[user[:password]@]host1[:port1][,host2[:port2]…][/0]`, as
+/// the variables `session-cluster` reads.
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ClusterUrl {
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// `host:port,host:port` as `REDIS_CLUSTER_NODES` takes it.
+    pub nodes: String,
+}
+
+const CLUSTER_FORM: &str = "expected redis+cluster://[user[:password]@]host:port[,host:port…][/]";
+
+#[cfg_attr(not(feature = "cluster"), allow(dead_code))]
+pub(crate) fn parse_cluster(url: &str) -> Result<ClusterUrl> {
+    let Authority {
+        username,
+        password,
+        hosts,
+        path,
+    } = split_authority(url, CLUSTER_FORM)?;
+    if !is_host_list(hosts) {
+        return Err(Error::config(URL, "no cluster node address"));
+    }
+    // A cluster has one database; `/0` is accepted for URLs written out of habit.
+    match path.map(|p| p.strip_suffix('/').unwrap_or(p)) {
+        None | Some("" | "0") => {}
+        Some(db) if db.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(Error::config(URL, "Redis Cluster has only database 0"))
+        }
+        Some(_) => return Err(Error::config(URL, CLUSTER_FORM)),
+    }
+    Ok(ClusterUrl {
+        username,
+        password,
+        nodes: hosts.to_owned(),
+    })
+}
+
+impl std::fmt::Debug for ClusterUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterUrl")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("nodes", &self.nodes)
             .finish()
     }
 }
@@ -193,6 +282,50 @@ mod tests {
 
         let u = parse_sentinel("redis+sentinel://h1,h2/m").unwrap();
         assert_eq!((u.username, u.password, u.db), (None, None, None));
+    }
+
+    #[test]
+    fn cluster_form() {
+        assert_eq!(
+            scheme_of("Redis+Cluster://h").unwrap(),
+            Scheme::Cluster { tls: false }
+        );
+        assert_eq!(
+            scheme_of("rediss+cluster://h").unwrap(),
+            Scheme::Cluster { tls: true }
+        );
+        let u = parse_cluster("redis+cluster://svc:p%40ss@10.0.0.1:7000,[::1]:7001,h3/").unwrap();
+        assert_eq!(u.username.as_deref(), Some("svc"));
+        assert_eq!(u.password.as_deref(), Some("p@ss"));
+        assert_eq!(u.nodes, "10.0.0.1:7000,[::1]:7001,h3");
+        assert!(!format!("{u:?}").contains("p@ss"));
+        for good in [
+            "redis+cluster://h1,h2",
+            "redis+cluster://h1/0",
+            "redis+cluster://h1/0/",
+        ] {
+            let u = parse_cluster(good).unwrap();
+            assert_eq!((u.username, u.password), (None, None), "{good}");
+        }
+    }
+
+    #[test]
+    fn bad_cluster_urls_never_echo_the_password() {
+        for bad in [
+            "redis+cluster://:topsecret@",
+            "redis+cluster://:topsecret@/",
+            "redis+cluster://:topsecret@h1,,h2",
+            "redis+cluster://:topsecret@h1/2",
+            "redis+cluster://:topsecret@h1/mymaster",
+            "redis+cluster://:topsecret@h1/0/extra",
+            "redis+cluster://:top%zzsecret@h1",
+            "redis+cluster://:topsecret@h1?db=0",
+        ] {
+            let err = parse_cluster(bad).unwrap_err();
+            let text = format!("{err} {err:?}");
+            assert!(text.contains("URL"), "{text}");
+            assert!(!text.contains("secret"), "{bad}: {text}");
+        }
     }
 
     #[test]

@@ -22,6 +22,19 @@ async fn from_env_reads_session_backend_and_its_variables() {
         assert_eq!(store.backend(), "redis");
         assert_eq!(store.count().await.unwrap(), 0);
     }
+    #[cfg(feature = "cluster")]
+    {
+        std::env::set_var("SESSION_BACKEND", "cluster");
+        let err = session_store::from_env().await.unwrap_err();
+        assert!(err.to_string().contains("REDIS_CLUSTER_NODES"), "{err}");
+
+        // Started on this test's thread: its servers die with the thread that started them.
+        let cluster = redis_harness::cluster::ClusterTopology::start();
+        std::env::set_var("REDIS_CLUSTER_NODES", cluster.seeds());
+        let store = session_store::from_env().await.unwrap();
+        assert_eq!(store.backend(), "cluster");
+        assert_eq!(store.count().await.unwrap(), 0);
+    }
     #[cfg(not(feature = "redis"))]
     {
         std::env::set_var("SESSION_BACKEND", "redis");

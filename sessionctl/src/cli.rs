@@ -4,9 +4,9 @@ use clap::{Args, Parser, Subcommand};
 
 const AFTER_HELP: &str = "\
 Backend: --url URL, or the environment the services read:
-  SESSION_BACKEND=memory|redis|sentinel, REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_URL,
-  REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINELS, REDIS_MASTER_NAME, SESSION_TTL,
-  SESSION_ABSOLUTE_TTL, SESSION_KEY_PREFIX, SESSION_USER_KEYS, SESSION_HASH_IDS, ...
+  SESSION_BACKEND=memory|redis|sentinel|cluster, REDIS_HOST, REDIS_PORT, REDIS_DB, REDIS_URL,
+  REDIS_USERNAME, REDIS_PASSWORD, REDIS_SENTINELS, REDIS_MASTER_NAME, REDIS_CLUSTER_NODES,
+  SESSION_TTL, SESSION_ABSOLUTE_TTL, SESSION_KEY_PREFIX, SESSION_USER_KEYS, SESSION_HASH_IDS, ...
   Use the service's own values: another SESSION_KEY_PREFIX or SESSION_HASH_IDS finds none
   of its sessions.
 URL forms:
@@ -15,6 +15,8 @@ URL forms:
   rediss://...                               (TLS; build with --features tls)
   redis+sentinel://[user[:password]@]host1[:port1][,host2[:port2]...]/master_name[/db]
   rediss+sentinel://...                      (TLS to the data nodes)
+  redis+cluster://[user[:password]@]host1[:port1][,host2[:port2]...][/]
+                                             (Redis Cluster: any of its nodes; no TLS yet)
   A URL is the whole address: REDIS_HOST, REDIS_PASSWORD, ... are then ignored.
   Sentinels' own credentials: REDIS_SENTINEL_USERNAME, REDIS_SENTINEL_PASSWORD.
 TOKEN: a session token (43 URL-safe base64 characters), or - to read it from stdin
@@ -84,9 +86,10 @@ Exit codes: 0 success, 2 usage or configuration, 3 backend error.";
 
 const MIGRATE_HELP: &str = "\
 Streams every session from --from to --to (both Redis-backed: redis://, rediss://,
-redis+sentinel://), keeping each one's data byte for byte and its remaining TTL, and gives
-the existing service's plain values their metadata and index entries on the way. Nothing
-live in the target is overwritten, so a re-run copies only what is missing.
+redis+sentinel://, redis+cluster://), keeping each one's data byte for byte and its
+remaining TTL, and gives the existing service's plain values their metadata and index
+entries on the way. Nothing live in the target is overwritten, so a re-run copies only what
+is missing.
 The URLs are the whole addresses; the session settings come from the environment, for both
 sides (SESSION_KEY_PREFIX, SESSION_HASH_IDS, SESSION_USER_KEYS, ...).
 REDIS_RESPONSE_TIMEOUT_MS defaults to 30000 here (bulk calls run a whole page on the server).
@@ -197,10 +200,10 @@ pub struct ListArgs {
 /// `migrate` options.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The store to copy from (redis://, rediss://, redis+sentinel://).
+    /// The store to copy from (redis://, rediss://, redis+sentinel://, redis+cluster://).
     #[arg(long, value_name = "URL")]
     pub from: String,
-    /// The store to copy to (redis://, rediss://, redis+sentinel://).
+    /// The store to copy to (redis://, rediss://, redis+sentinel://, redis+cluster://).
     #[arg(long, value_name = "URL")]
     pub to: String,
     /// Read and classify everything, write nothing.

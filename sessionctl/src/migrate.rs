@@ -1,7 +1,8 @@
 //! `migrate`: stream every session from one Redis-backed store to another.
 //!
 //! A reader task pages through the source (`SCAN` + one pipelined `MGET`/`PTTL` round trip per
-//! page) into a short queue; the writer prepares each page for the target (ours copied byte
+//! page; on a cluster, `SCAN` on each primary in turn and `GET`/`PTTL` routed per key) into a
+//! short queue; the writer prepares each page for the target (ours copied byte
 //! for byte, the existing service's plain `SETEX` values given metadata) and writes it in
 //! one transaction (`SET NX PX` per session + index entries, see `RedisStore::import_bulk`),
 //! two pages in flight so the target never waits for the client. Nothing live in the target is overwritten, so a re-run copies only
@@ -82,7 +83,8 @@ async fn connect(url: &str, flag: &str) -> std::result::Result<Arc<dyn RedisSide
     redis_side(&store).ok_or_else(|| {
         Failure::usage(format!(
             "{flag}: migrate copies between Redis-backed stores (redis://, rediss://, \
-             redis+sentinel://); a memory:// store holds nothing outside its own process"
+             redis+sentinel://, redis+cluster://); a memory:// store holds nothing outside its \
+             own process"
         ))
     })
 }

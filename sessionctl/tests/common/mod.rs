@@ -83,3 +83,43 @@ pub fn url(server: &RedisServer) -> String {
 pub fn token() -> String {
     SessionId::generate().expose_token().to_owned()
 }
+
+/// `json.dumps(value)` as the existing Python service writes it: `", "` and `": "` between
+/// members, `\uXXXX` for everything outside ASCII.
+pub fn python_dumps(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let members: Vec<String> = map
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}: {}",
+                        python_dumps(&Value::String(k.clone())),
+                        python_dumps(v)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", members.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(python_dumps).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::String(_) => {
+            let mut out = String::new();
+            for ch in value.to_string().chars() {
+                if ch.is_ascii() {
+                    out.push(ch);
+                } else {
+                    let mut units = [0u16; 2];
+                    for unit in ch.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+            out
+        }
+        other => other.to_string(),
+    }
+}
