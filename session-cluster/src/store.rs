@@ -1,6 +1,7 @@
 //! [`ClusterStore`]: the Redis backend on a Redis Cluster.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::cluster::ClusterClientBuilder;
@@ -66,7 +67,8 @@ impl ClusterStore {
             Durable::new(&config, nodes.clone()).map_err(|e| to_store_error(BACKEND, e))?;
         let client = ClusterClientBuilder::new(nodes)
             .connection_timeout(config.redis.connect_timeout)
-            .response_timeout(config.redis.response_timeout)
+            .response_timeout(config.redis.response_timeout);
+        let client = with_retry_waits(client, config.redis.response_timeout)
             .build()
             .map_err(|e| to_store_error(BACKEND, e))?;
         let bound = config
@@ -112,6 +114,34 @@ impl ClusterStore {
     pub fn redis(&self) -> &RedisStore<ClusterConn> {
         &self.inner
     }
+}
+
+/// The shortest wait before the cluster client repeats a request the cluster refused for now
+/// (`TRYAGAIN`: a slot migrating under a command naming several of its keys; `CLUSTERDOWN`,
+/// `MASTERDOWN`, `LOADING`; no connection to the slot's node yet). Waits double from here.
+const MIN_RETRY_WAIT: Duration = Duration::from_millis(10);
+
+/// How often the cluster client may repeat one request: enough that its waits (half the
+/// attempts may follow a redirection without one) outlast any response timeout, which bounds
+/// a request with all its retries, so a request gives up on that timeout, never on a count
+/// with a `MOVED` to a dead node as its last word. Below 60: the client computes 2^attempt.
+const RETRIES: u32 = 48;
+
+/// Retries that fit the response timeout. The client's own waits start at 1.28 s and it
+/// stops after 16 attempts, so with a response timeout of 1 s a single `TRYAGAIN` during a
+/// live reshard surfaced as a timeout (a refusal like that lasts one `MIGRATE` batch,
+/// milliseconds), and with shorter waits the count ran out first, surfacing the last `MOVED`
+/// of a failover as a backend error. Here: from [`MIN_RETRY_WAIT`], doubling, at most a
+/// quarter of the response timeout, [`RETRIES`] times.
+pub(crate) fn with_retry_waits(
+    builder: ClusterClientBuilder,
+    response_timeout: Duration,
+) -> ClusterClientBuilder {
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    builder
+        .retries(RETRIES)
+        .min_retry_wait(ms(MIN_RETRY_WAIT))
+        .max_retry_wait(ms(response_timeout / 4).max(ms(MIN_RETRY_WAIT) + 1))
 }
 
 #[async_trait]
