@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt as _, TryStreamExt as _};
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionLike, ConnectionManager};
 use redis_harness::RedisServer;
 use session_core::{
     Clock as _, Lifetime, SessionId, SessionRecord, SessionStore as _, SystemClock,
@@ -53,43 +53,49 @@ pub struct CountRow {
     pub fill: Duration,
 }
 
-/// Writes sessions `from..to` through the bulk import path.
-async fn fill(store: &RedisStore, from: usize, to: usize) {
+/// Writes sessions `from..to` through the bulk import path (the fixture session, user
+/// `user{i / 4}` for session `i`); answers their ids. Generic over the connection, so the
+/// cluster table seeds its [`ClusterStore`](session_cluster::ClusterStore) the same way.
+pub async fn fill<C>(store: &RedisStore<C>, from: usize, to: usize) -> Vec<SessionId>
+where
+    C: ConnectionLike + Clone + Send + Sync + 'static,
+{
     let now = SystemClock.now();
     let idle = Duration::from_secs(TTL_SECS);
     let batches: Vec<(usize, usize)> = (from..to)
         .step_by(BATCH)
         .map(|start| (start, (start + BATCH).min(to)))
         .collect();
-    stream::iter(batches)
+    let ids: Vec<Vec<SessionId>> = stream::iter(batches)
         .map(|(start, end)| async move {
-            let batch = (start..end)
-                .map(|i| {
-                    let id = SessionId::generate();
+            let ids: Vec<SessionId> = (start..end).map(|_| SessionId::generate()).collect();
+            let batch = ids
+                .iter()
+                .zip(start..end)
+                .map(|(id, i)| {
                     let record = SessionRecord {
                         handle: id.handle(),
-                        id: Some(id),
+                        id: Some(id.clone()),
                         data: seed::data(&format!("user{}", i / PER_USER)),
                         lifetime: Lifetime::starting(now, idle, None),
                     };
                     store.prepare_record(&record)
                 })
                 .collect::<session_core::Result<Vec<_>>>()?;
-            store
-                .import_bulk(&batch)
-                .await
-                .map(|outcomes| outcomes.len())
+            store.import_bulk(&batch).await.map(|_| ids)
         })
         .buffer_unordered(IN_FLIGHT)
-        .try_for_each(|_| async { Ok(()) })
+        .try_collect()
         .await
         .expect("bulk import");
+    ids.into_iter().flatten().collect()
 }
 
-/// Counts the store's session keys the way one would without an index.
-async fn scan_count(con: &mut ConnectionManager) -> u64 {
-    let pattern = format!("{PREFIX}*");
-    let index = format!("{PREFIX}~");
+/// Counts the session keys under `prefix` on one server the way one would without an index:
+/// `SCAN MATCH prefix* COUNT 1000` to completion, index keys left out.
+pub async fn scan_count<C: ConnectionLike + Send>(con: &mut C, prefix: &str) -> u64 {
+    let pattern = format!("{prefix}*");
+    let index = format!("{prefix}~");
     let mut cursor = 0u64;
     let mut n = 0u64;
     loop {
@@ -131,13 +137,15 @@ async fn server_usec_per_call(con: &mut ConnectionManager) -> (f64, f64) {
     (of("zcount"), of("scan"))
 }
 
-async fn timed<T, F: std::future::Future<Output = T>>(f: F) -> (Duration, T) {
+/// `f`'s time and answer.
+pub async fn timed<T, F: std::future::Future<Output = T>>(f: F) -> (Duration, T) {
     let started = Instant::now();
     let out = f.await;
     (started.elapsed(), out)
 }
 
-fn median_duration(samples: &[Duration]) -> Duration {
+/// The median of `samples`.
+pub fn median_duration(samples: &[Duration]) -> Duration {
     let secs: Vec<f64> = samples.iter().map(Duration::as_secs_f64).collect();
     Duration::from_secs_f64(median(&secs))
 }
@@ -152,7 +160,7 @@ pub async fn run(sizes: &[usize], count_calls: usize, scan_calls: usize) -> Vec<
     let mut rows = Vec::new();
     let mut have = 0;
     for &size in sizes {
-        let (fill_time, ()) = timed(fill(&store, have, size)).await;
+        let (fill_time, _) = timed(fill(&store, have, size)).await;
         have = size;
         // Warm up once (connection buffers), then count the server's own time from here.
         store.count().await.expect("count");
@@ -171,7 +179,7 @@ pub async fn run(sizes: &[usize], count_calls: usize, scan_calls: usize) -> Vec<
         let mut scan_times = Vec::new();
         let mut scanned = 0;
         for _ in 0..scan_calls {
-            let (t, n) = timed(scan_count(&mut con)).await;
+            let (t, n) = timed(scan_count(&mut con, PREFIX)).await;
             scanned = n;
             scan_times.push(t);
         }

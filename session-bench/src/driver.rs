@@ -119,6 +119,7 @@ pub struct Contender {
     /// The name in the tables.
     pub name: &'static str,
     run: Window,
+    before_window: Option<Hook>,
     after_window: Option<Hook>,
 }
 
@@ -142,8 +143,19 @@ impl Contender {
         Contender {
             name,
             run: Arc::new(move |tasks, duration| Box::pin(window(op.clone(), tasks, duration))),
+            before_window: None,
             after_window: None,
         }
+    }
+
+    /// Runs `hook` before every window, outside the measurement (e.g. reading the servers'
+    /// CPU time, to be compared with what it is after the window).
+    pub fn before_window<H>(mut self, hook: H) -> Self
+    where
+        H: Fn() -> BoxFuture<()> + Send + Sync + 'static,
+    {
+        self.before_window = Some(Arc::new(hook));
+        self
     }
 
     /// Runs `hook` after every window, outside the measurement (e.g. deleting what a
@@ -157,6 +169,9 @@ impl Contender {
     }
 
     async fn run(&self, tasks: usize, duration: Duration) -> Sample {
+        if let Some(hook) = &self.before_window {
+            hook().await;
+        }
         let sample = (self.run)(tasks, duration).await;
         if let Some(hook) = &self.after_window {
             hook().await;

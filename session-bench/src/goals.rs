@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use crate::cluster::{near_a_third, ClusterReport, Share};
 use crate::count::CountRow;
 use crate::redis_ops::{ACTIX, OURS_ACTIX};
 use crate::report::{latency, CellRow};
@@ -149,4 +150,59 @@ pub fn table(checks: &[Check]) -> String {
         let _ = writeln!(out, "| {} | {} | {met} |", c.goal, c.figure);
     }
     out
+}
+
+/// The cluster goals: `count()` at 1M sessions within 50 ms (the largest size measured when
+/// not), and every primary's share of the session keys and of the expiry index entries within
+/// ±10 % of a third.
+pub fn cluster(report: &ClusterReport) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let limit = Duration::from_millis(50);
+    let figure = |r: &crate::cluster::CountRow| {
+        format!(
+            "{} at {} (SCAN count of every primary: {})",
+            latency(r.count_median.as_nanos() as u64),
+            r.sessions,
+            latency(r.scan_median.as_nanos() as u64)
+        )
+    };
+    let at_1m = report.counts.iter().find(|r| r.sessions == 1_000_000);
+    match (at_1m, report.counts.iter().max_by_key(|r| r.sessions)) {
+        (Some(r), _) => checks.push(Check {
+            goal: "cluster count() at 1M sessions within 50 ms".into(),
+            figure: figure(r),
+            met: Some(r.count_median <= limit),
+        }),
+        (None, Some(r)) => checks.push(Check {
+            goal: format!(
+                "cluster count() at 1M sessions within 50 ms (not measured: largest size {})",
+                r.sessions
+            ),
+            figure: figure(r),
+            met: None,
+        }),
+        (None, None) => {}
+    }
+    if let Some(r) = report.counts.iter().max_by_key(|r| r.sessions) {
+        for (what, of) in [
+            ("session keys", (|s: &Share| s.keys) as fn(&Share) -> u64),
+            ("expiry index entries", |s: &Share| s.entries),
+        ] {
+            let total: u64 = r.spread.iter().map(of).sum();
+            let shares: Vec<String> = r
+                .spread
+                .iter()
+                .map(|s| format!("{:.1} %", 100.0 * of(s) as f64 / total.max(1) as f64))
+                .collect();
+            checks.push(Check {
+                goal: format!(
+                    "cluster spread at {} sessions: each primary's share of the {what} within ±10 % of a third",
+                    r.sessions
+                ),
+                figure: shares.join(", "),
+                met: Some(r.spread.iter().all(|s| near_a_third(of(s), total))),
+            });
+        }
+    }
+    checks
 }

@@ -10,7 +10,8 @@
 //!
 //! Tables: in-process stores ([`memory`]), Redis stores ([`redis`], [`redis_ops`]),
 //! `count()` against a `SCAN` count ([`count`]), Redis memory per session ([`memory_usage`]),
-//! and, as a separate mode, the Sentinel failover window ([`failover`]). `--write-doc` replaces
+//! our Redis Cluster store against one Redis server ([`cluster`]), and, as a separate mode,
+//! the Sentinel failover window ([`failover`]). `--write-doc` replaces
 //! the marked generated sections of a markdown file and leaves the prose around them alone.
 
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 
+mod cluster;
 mod count;
 mod driver;
 mod failover;
@@ -39,7 +41,7 @@ use machine::Machine;
 #[command(version)]
 struct Args {
     /// A short run (a few minutes): shorter windows, fewer rounds, `count()` at 10k and 100k
-    /// sessions only.
+    /// sessions only (100k on the cluster).
     #[arg(long)]
     quick: bool,
     /// Write the generated sections into this markdown file (e.g. docs/BENCHMARKS.md),
@@ -61,6 +63,7 @@ enum Table {
     Redis,
     Count,
     Usage,
+    Cluster,
 }
 
 /// Durations and sizes of one mode.
@@ -72,6 +75,7 @@ struct Settings {
     count_calls: usize,
     scan_calls: usize,
     usage_sessions: usize,
+    cluster_count_sizes: &'static [usize],
 }
 
 const QUICK: Settings = Settings {
@@ -89,6 +93,7 @@ const QUICK: Settings = Settings {
     count_calls: 31,
     scan_calls: 3,
     usage_sessions: 5_000,
+    cluster_count_sizes: &[100_000],
 };
 
 const FULL: Settings = Settings {
@@ -106,6 +111,7 @@ const FULL: Settings = Settings {
     count_calls: 101,
     scan_calls: 5,
     usage_sessions: 20_000,
+    cluster_count_sizes: &[100_000, 1_000_000],
 };
 
 fn utc_now() -> String {
@@ -231,11 +237,28 @@ fn tables(args: &Args, machine: &mut Machine, started: Instant) -> Vec<(&'static
         let rows = rt.block_on(memory_usage::run(settings.usage_sessions));
         sections.push(("usage", report::usage_table(&rows, settings.usage_sessions)));
     }
+    if wanted(Table::Cluster) {
+        // On this (the main) thread: the servers die with the thread that started them.
+        let result = cluster::run(
+            &rt,
+            settings.redis,
+            settings.cluster_count_sizes,
+            settings.count_calls,
+            settings.scan_calls,
+        );
+        checks.extend(goals::cluster(&result));
+        sections.push((
+            "cluster",
+            report::cluster_table(&result, &plan_text(settings.redis), args.quick),
+        ));
+    }
 
     let run = format!(
         "Measured {} with `{}` ({} mode, {:.0} s) on: {}; {} at the end.\n\n\
-         Tokio multi-thread runtime with 2 workers; every Redis figure on one `redis-server` \
-         the tool starts (redis-harness), client and server on the same cores.\n\n{}",
+         Tokio multi-thread runtime with 2 workers; every Redis figure but the cluster \
+         table's on one `redis-server` the tool starts (redis-harness), client and server on \
+         the same cores; the cluster table's on a 3-primary, 3-replica cluster it starts \
+         too.\n\n{}",
         utc_now(),
         command_line(),
         if args.quick { "quick" } else { "full" },

@@ -117,18 +117,23 @@ impl std::fmt::Debug for Stores {
     }
 }
 
-/// Our store on `server` with `key_prefix`.
-pub async fn our_store(server: &RedisServer, key_prefix: &str) -> RedisStore {
-    let config = RedisConfig {
-        port: server.port(),
+/// Our store's settings for a server on `port` with `key_prefix` (the cluster table's
+/// `ClusterStore` gets the same, `port` unused).
+pub fn our_config(port: u16, key_prefix: &str) -> RedisConfig {
+    RedisConfig {
+        port,
         session: SessionConfig {
             key_prefix: key_prefix.into(),
             idle_timeout: std::time::Duration::from_secs(TTL_SECS),
             ..SessionConfig::default()
         },
         ..RedisConfig::default()
-    };
-    RedisStore::connect(config)
+    }
+}
+
+/// Our store on `server` with `key_prefix`.
+pub async fn our_store(server: &RedisServer, key_prefix: &str) -> RedisStore {
+    RedisStore::connect(our_config(server.port(), key_prefix))
         .await
         .expect("connect our store")
 }

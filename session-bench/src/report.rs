@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::cluster::{near_a_third, ClusterReport};
 use crate::count::CountRow;
 use crate::driver::Figures;
 use crate::failover::{FailoverResult, COMMAND as FAILOVER_COMMAND};
@@ -133,6 +134,117 @@ pub fn count_table(rows: &[CountRow], quick: bool) -> String {
             r.scanned,
             r.fill.as_secs_f64()
         );
+    }
+    out
+}
+
+/// A share of a total, in percent, in bold and flagged when not within ±10 % of a third.
+fn third(part: u64, total: u64) -> String {
+    let pct = 100.0 * part as f64 / total.max(1) as f64;
+    if near_a_third(part, total) {
+        format!("{pct:.1} %")
+    } else {
+        format!("**{pct:.1} %** (outside ±10 % of a third)")
+    }
+}
+
+/// The cluster table: operations side by side, `count()` against `SCAN`, the spread.
+pub fn cluster_table(r: &ClusterReport, plan: &str, quick: bool) -> String {
+    use crate::cluster::{CLUSTER, STANDALONE};
+
+    let mut out = format!(
+        "A Redis Cluster of 3 primaries with a replica each and one `redis-server`, all \
+         started by this run on this machine's {} cores, which the client shares: the \
+         cluster's figures are what a cluster costs per operation, not how it scales out. \
+         1-min load average {} when the table started, {} when it ended. {plan}.\n\n",
+        r.cores, r.load.0, r.load.1
+    );
+    out.push_str(
+        "| op | tasks | ops/s one server | ops/s cluster | cluster ÷ one server | p50 one server / cluster | p99 one server / cluster | server CPU µs/op: one server | cluster primaries | cluster replicas |\n",
+    );
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in &r.ops {
+        let (Some(one), Some(many)) = (row.cell.of(STANDALONE), row.cell.of(CLUSTER)) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} | {} / {} | {} / {} | {:.1} | {:.1} | {:.1} |",
+            row.cell.op,
+            row.cell.tasks,
+            ops(one.ops_per_sec),
+            ops(many.ops_per_sec),
+            many.ratio,
+            latency(one.p50_ns),
+            latency(many.p50_ns),
+            latency(one.p99_ns),
+            latency(many.p99_ns),
+            row.standalone_cpu_us,
+            row.primaries_cpu_us,
+            row.replicas_cpu_us
+        );
+    }
+    if r.dry != (0, 0) {
+        let _ = writeln!(
+            out,
+            "\nThe delete pools ran dry {} times on one server and {} on the cluster: those \
+             deletes were of missing ids.",
+            r.dry.0, r.dry.1
+        );
+    }
+    out.push('\n');
+    out.push_str(
+        "`count()` against a `SCAN … MATCH prefix* COUNT 1000` count run to completion on the \
+         three primaries at once, the cluster holding only these sessions (filled through the \
+         bulk import path, as for the count table).",
+    );
+    if quick {
+        out.push_str(" Quick mode: 100k sessions only (the full run adds 1M).");
+    }
+    out.push_str("\n\n");
+    out.push_str(
+        "| live sessions | `count()` median | `SCAN` count of every primary, median | `SCAN` ÷ `count()` | server time per primary per `count()` (its `EVALSHA`) / per `SCAN` page | answers (count / SCAN) | fill time |\n",
+    );
+    out.push_str("|---:|---:|---:|---:|---:|---|---:|\n");
+    for c in &r.counts {
+        let _ = writeln!(
+            out,
+            "| {} | {} ({} calls, fastest {}) | {} ({} calls) | {:.0}× | {} / {} | {} / {} | {:.1} s |",
+            ops(c.sessions as f64),
+            duration(c.count_median),
+            c.count_calls,
+            duration(c.count_min),
+            duration(c.scan_median),
+            c.scan_calls,
+            c.scan_median.as_secs_f64() / c.count_median.as_secs_f64().max(1e-9),
+            latency((c.evalsha_server_us * 1e3) as u64),
+            latency((c.scan_server_us * 1e3) as u64),
+            c.counted,
+            c.scanned,
+            c.fill.as_secs_f64()
+        );
+    }
+    out.push_str(
+        "\nSpread over the primaries (each share should be within ±10 % of a third, 30.0 % to 36.7 %):\n\n\
+         | live sessions | primary (port) | slots | session keys | share | expiry index entries | share |\n\
+         |---:|---|---:|---:|---:|---:|---:|\n",
+    );
+    for c in &r.counts {
+        let keys: u64 = c.spread.iter().map(|s| s.keys).sum();
+        let entries: u64 = c.spread.iter().map(|s| s.entries).sum();
+        for s in &c.spread {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                ops(c.sessions as f64),
+                s.port,
+                s.slots,
+                ops(s.keys as f64),
+                third(s.keys, keys),
+                ops(s.entries as f64),
+                third(s.entries, entries)
+            );
+        }
     }
     out
 }
