@@ -97,10 +97,16 @@ impl Durable {
             return Ok(None);
         }
         let redis = &config.redis;
-        let client = ClusterClientBuilder::new(nodes)
-            .connection_timeout(redis.connect_timeout)
-            .response_timeout(redis.response_timeout + policy.max_wait())
-            .build()?;
+        // Retry waits as the store's own client has them (a TRYAGAIN during a reshard is
+        // retried within the response timeout, not after 1.28 s).
+        let response_timeout = redis.response_timeout + policy.max_wait();
+        let client = crate::store::with_retry_waits(
+            ClusterClientBuilder::new(nodes)
+                .connection_timeout(redis.connect_timeout)
+                .response_timeout(response_timeout),
+            response_timeout,
+        )
+        .build()?;
         let limit = config.wait_pool_size.max(1);
         Ok(Some(Durable {
             classifier: Classifier::new(),
