@@ -369,7 +369,7 @@ pub fn parse_host_list(
         out.push((host.to_owned(), port));
     }
     if out.is_empty() {
-        return Err(bad("no host given"));
+        return Err(bad("required: a comma-separated list of host:port"));
     }
     Ok(out)
 }

@@ -162,37 +162,7 @@ impl SentinelConfig {
 /// Parses `host:port,host:port,…` (`[v6]:port`; a missing port is 26379). The value is not
 /// repeated in errors.
 fn parse_sentinels(list: &str) -> Result<Vec<(String, u16)>> {
-    let bad = |what: &str| Error::config("REDIS_SENTINELS", what);
-    let mut out = Vec::new();
-    for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let (host, port) = if let Some(rest) = item.strip_prefix('[') {
-            let (host, tail) = rest
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed [ in an IPv6 address"))?;
-            (host, tail.strip_prefix(':'))
-        } else {
-            match item.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (item, None),
-            }
-        };
-        let port = match port {
-            None => DEFAULT_SENTINEL_PORT,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(|| bad("expected host:port with a port from 1 to 65535"))?,
-        };
-        if host.is_empty() {
-            return Err(bad("empty host in the list"));
-        }
-        out.push((host.to_owned(), port));
-    }
-    if out.is_empty() {
-        return Err(bad("required: a comma-separated list of host:port"));
-    }
-    Ok(out)
+    session_redis::config::parse_host_list("REDIS_SENTINELS", list, DEFAULT_SENTINEL_PORT)
 }
 
 impl fmt::Debug for SentinelConfig {
