@@ -12,7 +12,7 @@ use conformance_tests::{conformance_suite, StoreFactory};
 use redis::aio::MultiplexedConnection;
 use redis_harness::cluster::ClusterTopology;
 use redis_harness::timeshift::TimeShifted;
-use session_cluster::{ClusterConfig, ClusterConn, ClusterStore};
+use session_cluster::{ClusterConfig, ClusterConn, ClusterStore, Durability};
 use session_core::{Clock, SessionConfig, SessionStore};
 use session_redis::RedisConfig;
 
@@ -55,8 +55,12 @@ impl ClusterFactory {
                     .into_iter()
                     .map(|port| ("127.0.0.1".to_string(), port))
                     .collect();
+                // The contract, not durability, is under test here (tests/replicated.rs covers
+                // WAIT): a replica that acknowledges late on a busy machine must not fail a case.
                 let config = ClusterConfig {
                     redis: redis.clone(),
+                    save_durability: Durability::Async,
+                    revoke_durability: Durability::Async,
                     ..ClusterConfig::new(nodes)
                 };
                 let store = ClusterStore::connect(config)

@@ -348,12 +348,17 @@ mod cluster {
             ("SESSION_BACKEND", "cluster".into()),
             ("REDIS_CLUSTER_NODES", cluster.seeds()),
             ("SESSION_KEY_PREFIX", prefix.clone()),
+            // Deletes here do not wait for a replica: a fresh cluster's can acknowledge later
+            // than the 250 ms `WAIT` on a busy machine (session-cluster tests that mode).
+            ("REDIS_WAIT_REPLICAS_REVOKE", "0".into()),
         ]))
         .unwrap();
         // One seed node is enough: the client learns the others.
         let url = format!("redis+cluster://{}/", cluster.addrs()[1]);
-        let by_url = BackendConfig::from_url_lookup(&url, |name| {
-            (name == "SESSION_KEY_PREFIX").then(|| prefix.clone())
+        let by_url = BackendConfig::from_url_lookup(&url, |name| match name {
+            "SESSION_KEY_PREFIX" => Some(prefix.clone()),
+            "REDIS_WAIT_REPLICAS_REVOKE" => Some("0".into()),
+            _ => None,
         })
         .unwrap();
         let mut stores = Vec::new();
