@@ -2,6 +2,7 @@
 //! `redis-cli --cluster reshard` while tasks keep writing and loading.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,9 +87,15 @@ async fn run(durability: DurabilityPolicy) {
     let workload = Workload::start(&store, TASKS, PERIOD, mix);
     let warm = TASKS as u64 * 50;
     assert!(wait_until(PHASE, || workload.acked() >= warm));
+    // `count` over and over while the slots move: it walks each primary's slot indexes, so
+    // it meets indexes whose slot just left (it asks their new owner).
+    let counting = Arc::new(AtomicBool::new(true));
+    let counter = tokio::spawn(count_while(store.clone(), counting.clone()));
     let started = Instant::now();
     let moved = cluster.reshard(from, to, third);
     let ended = Instant::now();
+    counting.store(false, Ordering::Relaxed);
+    let (counts_ok, count_errors) = counter.await.expect("the counting task");
     let after = workload.acked() + TASKS as u64 * 50;
     assert!(wait_until(PHASE, || workload.acked() >= after));
     let mut logs = workload.stop().await;
@@ -143,6 +150,11 @@ async fn run(durability: DurabilityPolicy) {
     );
     let failures: Vec<Failure> = logs.iter().flat_map(|l| &l.failures).cloned().collect();
     print_errors("reshard: errors", &failures);
+    eprintln!(
+        "reshard: count() during the move: {counts_ok} answered, {} failed {:?}",
+        count_errors.len(),
+        count_errors.first()
+    );
 
     let verdict = verify(&store, &mut logs).await;
     eprintln!("reshard: {verdict:?}");
@@ -188,12 +200,33 @@ async fn run(durability: DurabilityPolicy) {
         "sessions lost or back after the reshard"
     );
     assert_eq!(count, live.len() as u64, "count() after the reshard");
+    assert!(counts_ok > 0, "no count() answered during the move");
+    assert!(
+        count_errors.is_empty(),
+        "count() failed during the move: {:?}",
+        count_errors.first()
+    );
     let missing = live.difference(&scanned).count();
     assert_eq!(missing, 0, "live sessions scan did not yield");
     assert!(
         scanned.is_subset(&live),
         "scan yielded sessions that are not live"
     );
+}
+
+/// `count()` over and over while `go` stays true: how many answered, and the errors.
+async fn count_while(
+    store: session_cluster::ClusterStore,
+    go: Arc<AtomicBool>,
+) -> (u64, Vec<String>) {
+    let (mut ok, mut errors) = (0, Vec::new());
+    while go.load(Ordering::Relaxed) {
+        match store.count().await {
+            Ok(_) => ok += 1,
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    (ok, errors)
 }
 
 /// The cluster's redirections and refusals the nodes replied with so far, summed over nodes

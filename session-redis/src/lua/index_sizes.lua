@@ -5,12 +5,17 @@
 -- share a slot), so this is the one script whose keys come as arguments.
 -- ARGV: now, then the expiry indexes.
 -- Returns a flat array: position among the indexes (1-based), entries, entries due by now, ... for each
--- non-empty index.
+-- non-empty index, and entries -1 for an index this node does not serve (its slot moved or is
+-- moving: the caller asks the slot's owner).
 local now, out = ARGV[1], {}
 for i = 2, #ARGV do
   local key = ARGV[i]
-  local n = redis.call('ZCARD', key)
-  if n > 0 then
+  local n = redis.pcall('ZCARD', key)
+  if type(n) == 'table' then
+    out[#out + 1] = i - 1
+    out[#out + 1] = -1
+    out[#out + 1] = 0
+  elseif n > 0 then
     out[#out + 1] = i - 1
     out[#out + 1] = n
     out[#out + 1] = redis.call('ZCOUNT', key, '-inf', now)
