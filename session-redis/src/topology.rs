@@ -3,9 +3,10 @@
 //! slot; a Redis Cluster backend supplies its primaries (see the `session-cluster` crate).
 //!
 //! Everything a key names (a load, a write, a script) goes through the store's connection,
-//! which routes it. Only what no key names goes to each primary in turn: `SCAN` (`scan`,
-//! `cleanup`'s passes, bulk copies) and the walk over the per-slot expiry indexes (`count`,
-//! `cleanup`), so each primary is asked only about the slots it serves.
+//! which routes it. Only what no key names goes to each primary in turn: finding keys by
+//! prefix (`scan`, `cleanup`'s passes, bulk copies: a walk over the slots, see
+//! `store::scan`) and the walk over the per-slot expiry indexes (`count`, `cleanup`), so
+//! each primary is asked only about the slots it serves.
 
 use std::fmt;
 use std::ops::RangeInclusive;
@@ -62,43 +63,4 @@ impl<C> fmt::Debug for Primary<C> {
 pub trait Topology<C>: Send + Sync + fmt::Debug {
     /// Every primary as it stands now, ordered by [`Primary::first_slot`].
     async fn primaries(&self) -> Result<Vec<Primary<C>>>;
-}
-
-/// Where a node-wide `SCAN` stands, in one `u64`: the first slot of the primary being
-/// scanned (plus one, so 0 stays "start") in the top 16 bits, that node's own cursor in the
-/// rest. Redis's cursors index its hash table, far below 2^48.
-pub(crate) mod cursor {
-    const NODE_BITS: u32 = 48;
-    const NODE_MASK: u64 = (1 << NODE_BITS) - 1;
-
-    /// The cursor that resumes at `node_cursor` on the primary whose first slot is `first`.
-    pub(crate) fn encode(first: u16, node_cursor: u64) -> Option<u64> {
-        (node_cursor <= NODE_MASK).then(|| ((u64::from(first) + 1) << NODE_BITS) | node_cursor)
-    }
-
-    /// (first slot of the primary, its cursor); `None` for 0, the start.
-    pub(crate) fn decode(cursor: u64) -> Option<(u16, u64)> {
-        let node = cursor >> NODE_BITS;
-        (node > 0).then(|| {
-            (
-                u16::try_from(node - 1).unwrap_or(u16::MAX),
-                cursor & NODE_MASK,
-            )
-        })
-    }
-
-    #[cfg(test)]
-    mod tests {
-        #[test]
-        fn round_trips() {
-            assert_eq!(super::decode(0), None);
-            for (first, c) in [(0, 0), (0, 17), (5461, 1 << 40), (16383, 3)] {
-                assert_eq!(
-                    super::decode(super::encode(first, c).unwrap()),
-                    Some((first, c))
-                );
-            }
-            assert_eq!(super::encode(1, 1 << 48), None);
-        }
-    }
 }

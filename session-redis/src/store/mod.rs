@@ -6,6 +6,7 @@ mod call;
 mod import;
 mod maint;
 mod read;
+mod scan;
 mod shards;
 mod write;
 

@@ -8,7 +8,6 @@ use super::call::Call;
 use super::RedisStore;
 use crate::reply::unexpected;
 use crate::scripts::scripts;
-use crate::topology::cursor;
 
 /// How often `count` asks again for indexes whose slot moved mid-walk, and how long it waits
 /// in between: a slot's keys move in a few ms; a whole resharding moves slot after slot.
@@ -131,71 +130,5 @@ where
             }
         }
         Ok((out, moved))
-    }
-}
-
-/// One page of a `SCAN` over every primary.
-pub(crate) struct ScanStep {
-    /// Keys found (possibly none, possibly repeated later: `SCAN`'s guarantees).
-    pub(crate) found: Vec<Vec<u8>>,
-    /// Where to go on, 0 when every primary has been scanned.
-    pub(crate) next: u64,
-}
-
-impl<C> RedisStore<C>
-where
-    C: ConnectionLike + Clone + Send + Sync + 'static,
-{
-    /// One `SCAN cursor MATCH pattern COUNT count` page. On one server the cursor is Redis's
-    /// own; over several primaries it also names the primary (see `topology::cursor`), which
-    /// are walked in slot order, each to its end.
-    pub(crate) async fn scan_step(
-        &self,
-        call: &mut Call<C>,
-        cursor: u64,
-        pattern: &str,
-        count: usize,
-    ) -> Result<ScanStep> {
-        let mut scan = redis::cmd("SCAN");
-        let page = |scan: &mut redis::Cmd, at: u64| {
-            scan.arg(at)
-                .arg("MATCH")
-                .arg(pattern)
-                .arg("COUNT")
-                .arg(count.max(1));
-        };
-        if !self.clustered() {
-            page(&mut scan, cursor);
-            let (next, found): (u64, Vec<Vec<u8>>) = call.query(&scan).await?;
-            return Ok(ScanStep { found, next });
-        }
-        let primaries = self.primaries().await?;
-        let (first, at) = cursor::decode(cursor)
-            .unwrap_or_else(|| (primaries.first().map_or(0, |p| p.first_slot()), 0));
-        // The primary that serves the slot the cursor names (after a failover, the replica
-        // that took over: its keys are the same, its hash table not, so SCAN starts over there,
-        // repeating keys but missing none).
-        let Some(primary) = primaries.iter().find(|p| p.serves(first)) else {
-            return Ok(ScanStep {
-                found: Vec::new(),
-                next: 0,
-            });
-        };
-        let at = if primary.first_slot() == first { at } else { 0 };
-        page(&mut scan, at);
-        let mut node = call.on(primary.conn.clone());
-        let (next, found): (u64, Vec<Vec<u8>>) = node.query(&scan).await?;
-        let next = if next != 0 {
-            cursor::encode(primary.first_slot(), next).unwrap_or(0)
-        } else {
-            primaries
-                .iter()
-                .map(|p| p.first_slot())
-                .filter(|&f| f > primary.first_slot())
-                .min()
-                .and_then(|f| cursor::encode(f, 0))
-                .unwrap_or(0)
-        };
-        Ok(ScanStep { found, next })
     }
 }
