@@ -9,8 +9,8 @@ use session_redis::RedisConfig;
 
 /// Default port of a seed node given without one.
 pub const DEFAULT_CLUSTER_PORT: u16 = 6379;
-/// Default number of connections replicated writes use at most (each is a cluster connection
-/// of its own, with one socket per node).
+/// Default number of replicated writes in flight at once (each on a connection of its own to
+/// its slot's primary).
 pub const DEFAULT_WAIT_POOL_SIZE: usize = 16;
 
 /// Settings of a [`ClusterStore`](crate::ClusterStore).
@@ -53,10 +53,10 @@ pub struct ClusterConfig {
     pub save_durability: Durability,
     /// Durability of `delete`, `delete_user`, `rotate`.
     pub revoke_durability: Durability,
-    /// How many connections replicated writes use at most: each in-flight replicated write
-    /// has one to itself, since `WAIT` blocks its connection. More concurrent ones wait for a
-    /// free one (for the connect timeout less the `WAIT` timeout at most, then fail with
-    /// [`Saturated`](crate::Saturated), not sent).
+    /// How many replicated writes may be in flight at once, over all primaries: each has a
+    /// connection to its slot's primary to itself, since `WAIT` blocks its connection. More
+    /// concurrent ones wait for a free place (for the connect timeout less the `WAIT` timeout
+    /// at most, then fail with [`Saturated`](crate::Saturated), not sent).
     pub wait_pool_size: usize,
     /// Credentials, TLS, timeouts, key mode and session settings (host, port: unused).
     pub redis: RedisConfig,

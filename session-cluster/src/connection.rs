@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use redis::aio::ConnectionLike;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use session_redis::durability::Request;
 
@@ -18,16 +18,28 @@ use crate::durable::{Durable, Plan};
 #[derive(Clone)]
 pub struct ClusterConn {
     inner: ClusterConnection,
-    /// `Some`: every command goes to this node.
-    node: Option<(String, u16)>,
+    /// Where commands naming no key of theirs go.
+    pin: Pin,
     /// Replicated writes, when a durability setting asks for them.
     durable: Option<Arc<Durable>>,
+}
+
+/// Where a [`ClusterConn`] sends its commands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pin {
+    /// Each by its keys (the cluster client's routing).
+    ByKey,
+    /// Every command to this node.
+    Node(String, u16),
+    /// Every command to the primary serving this slot, as the cluster client knows it: how
+    /// replicated writes ask the node that serves a write for the slot map (see `durable`).
+    SlotPrimary(u16),
 }
 
 impl std::fmt::Debug for ClusterConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterConn")
-            .field("node", &self.node)
+            .field("pin", &self.pin)
             .finish_non_exhaustive()
     }
 }
@@ -40,7 +52,7 @@ impl ClusterConn {
     pub fn new(inner: ClusterConnection) -> Self {
         ClusterConn {
             inner,
-            node: None,
+            pin: Pin::ByKey,
             durable: None,
         }
     }
@@ -52,15 +64,53 @@ impl ClusterConn {
 
     /// How `request` goes out with its `WAIT`, if it needs one.
     fn replicated(&self, request: Request<'_>) -> Option<Plan> {
-        Durable::plan(self.durable.as_ref()?, self.node.as_ref(), request)
+        let pinned = match &self.pin {
+            Pin::Node(host, port) => Some((host.as_str(), *port)),
+            Pin::ByKey | Pin::SlotPrimary(_) => None,
+        };
+        Durable::plan(self.durable.as_ref()?, pinned, request)
     }
 
     /// The same connection, sending everything to `host:port`.
     pub fn to_node(&self, host: String, port: u16) -> Self {
         ClusterConn {
             inner: self.inner.clone(),
-            node: Some((host, port)),
+            pin: Pin::Node(host, port),
             durable: self.durable.clone(),
+        }
+    }
+
+    /// A connection sending everything to the primary the cluster client has for `slot`,
+    /// with no replicated writes.
+    pub(crate) fn to_slot_primary(inner: ClusterConnection, slot: u16) -> Self {
+        ClusterConn {
+            inner,
+            pin: Pin::SlotPrimary(slot),
+            durable: None,
+        }
+    }
+
+    /// The node every command goes to, if pinned to one.
+    pub(crate) fn node(&self) -> Option<(&str, u16)> {
+        match &self.pin {
+            Pin::Node(host, port) => Some((host, *port)),
+            Pin::ByKey | Pin::SlotPrimary(_) => None,
+        }
+    }
+
+    /// Where a command naming no key of its own goes: `None` for the cluster client's
+    /// routing.
+    fn routing(&self) -> Option<SingleNodeRoutingInfo> {
+        match &self.pin {
+            Pin::ByKey => None,
+            Pin::Node(host, port) => Some(SingleNodeRoutingInfo::ByAddress {
+                host: host.clone(),
+                port: *port,
+            }),
+            Pin::SlotPrimary(slot) => Some(SingleNodeRoutingInfo::SpecificNode(Route::new(
+                *slot,
+                SlotAddr::Master,
+            ))),
         }
     }
 
@@ -78,15 +128,12 @@ impl ConnectionLike for ClusterConn {
                 Ok(values.pop().unwrap_or(Value::Nil))
             });
         }
-        match &self.node {
+        match self.routing() {
             None => self.inner.req_packed_command(cmd),
-            Some((host, port)) => {
-                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-                    host: host.clone(),
-                    port: *port,
-                });
-                Box::pin(self.inner.route_command(cmd.clone(), routing))
-            }
+            Some(route) => Box::pin(
+                self.inner
+                    .route_command(cmd.clone(), RoutingInfo::SingleNode(route)),
+            ),
         }
     }
 
@@ -104,15 +151,9 @@ impl ConnectionLike for ClusterConn {
         if let Some(plan) = self.replicated(request) {
             return Box::pin(plan.send(&self.inner, request));
         }
-        match &self.node {
+        match self.routing() {
             None => self.inner.req_packed_commands(cmd, offset, count),
-            Some((host, port)) => {
-                let route = SingleNodeRoutingInfo::ByAddress {
-                    host: host.clone(),
-                    port: *port,
-                };
-                Box::pin(self.inner.route_pipeline(cmd.clone(), offset, count, route))
-            }
+            Some(route) => Box::pin(self.inner.route_pipeline(cmd.clone(), offset, count, route)),
         }
     }
 

@@ -34,11 +34,13 @@
 //! which setting covers them is decided by command name and script, in
 //! [`session_redis::durability`], shared with the Sentinel backend.
 //!
-//! A covered write and `WAIT n timeout` go out as **one pipeline routed to the write's slot**,
-//! so `WAIT` runs on the primary that applied the write, right after it, on the same
-//! connection (`MOVED`/`ASK` redirect the whole pipeline). `WAIT` blocks its connection on the
-//! server, so the pipeline goes on a cluster connection of its own from a small pool
-//! (`wait_pool_size`, `REDIS_WAIT_POOL_SIZE`, 16), never on the connection other callers share.
+//! A covered write and `WAIT n timeout` go out as **one pipeline to the primary serving the
+//! write's slot**, so `WAIT` runs on the primary that applied the write, right after it, on
+//! the same connection (`MOVED`/`ASK` redirect the whole pipeline). `WAIT` blocks its
+//! connection on the server, so the pipeline goes on a connection to that node of its own
+//! from a small pool (`wait_pool_size`, `REDIS_WAIT_POOL_SIZE`, 16), never on the connection
+//! other callers share. A replicated write needs its own node only: while a node is
+//! unreachable, the other shards' replicated writes go on.
 //! When fewer than `n` replicas confirm, the call fails with a retryable
 //! `Error::Unavailable` whose source is [`NotReplicated`] (the Sentinel backend's
 //! `NotReplicated`, same fields), within the `WAIT` timeout plus a round trip or two (an idle
@@ -63,11 +65,12 @@
 //!
 //! What it costs: one primary-to-replica round trip per covered write; with a shard's
 //! replicas down, the full `WAIT` timeout on every covered write to that shard. Each pooled
-//! connection is a whole cluster connection (a socket per node), opened on first use. The
-//! pool is shared by all shards: while callers wait out `WAIT`s on a degraded shard they hold
-//! pooled connections, so size it above the number of covered writes in flight. Pair it with
-//! `min-replicas-to-write 1` on the nodes to bound how long a partitioned primary keeps
-//! accepting writes.
+//! connection is a socket to one primary, opened on first use and kept while it works (at
+//! most `wait_pool_size` per primary, when that many covered writes went to it at once). The
+//! pool's limit is shared by all shards: while callers wait out `WAIT`s on a degraded shard
+//! they hold pooled connections, so size it above the number of covered writes in flight.
+//! Pair it with `min-replicas-to-write 1` on the nodes to bound how long a partitioned
+//! primary keeps accepting writes.
 #![deny(missing_docs)]
 
 mod config;

@@ -545,3 +545,99 @@ fn a_shard_without_a_replica_fails_its_writes_within_the_wait_timeout() {
         "writes to the healthy shards waited for the degraded shard's WAITs"
     );
 }
+
+/// A server statistic: `field` of `line` (`cmdstat_wait`, `errorstat_ASK`, …) in `INFO
+/// section` of one node, 0 when absent.
+fn stat(conn: &mut redis::Connection, section: &str, line: &str, field: &str) -> u64 {
+    let info: String = redis::cmd("INFO").arg(section).query(conn).expect("INFO");
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix(line)?.strip_prefix(':'))
+        .and_then(|rest| rest.split(',').find_map(|kv| kv.strip_prefix(field)))
+        .and_then(|v| v.strip_prefix('=')?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Replicated writes follow redirections themselves, each time with `WAIT` on the node that
+/// ran the write: a slot migrated by hand under a store that already knows the slot map, one
+/// delete while its keys are on the new node only (`ASK`), one once the slot moved (`MOVED`).
+#[test]
+fn replicated_deletes_follow_ask_and_moved() {
+    let _serial = serial();
+    let cluster = ClusterTopology::start();
+    let rt = runtime();
+    let store = rt.block_on(connect(&cluster));
+    let keys = store.redis().keys();
+    let first = SessionId::generate();
+    let slot = slot_of(&store, &first);
+    let mut ids = vec![first];
+    while ids.len() < 3 {
+        let id = SessionId::generate();
+        if slot_of(&store, &id) == slot {
+            ids.push(id);
+        }
+    }
+    for id in &ids {
+        let created = store.put(id, data(0), PutMode::Create, WriteOptions::new());
+        rt.block_on(created).expect("create");
+    }
+    assert!(rt
+        .block_on(store.delete(&ids[0]))
+        .expect("delete before the move"));
+
+    let from = cluster.primary_of_slot(slot);
+    let to = *cluster.primaries().iter().find(|&&p| p != from).unwrap();
+    let (mut src, mut dst) = (cluster.connection(from), cluster.connection(to));
+    let setslot = |conn: &mut redis::Connection, state: &str, node: u16| {
+        redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg(state)
+            .arg(cluster.node_id(node))
+            .query::<()>(conn)
+            .expect("CLUSTER SETSLOT");
+    };
+    let migrate = |src: &mut redis::Connection, keys: &[String]| {
+        redis::cmd("MIGRATE")
+            .arg("127.0.0.1")
+            .arg(to)
+            .arg("")
+            .arg(0)
+            .arg(5000)
+            .arg("KEYS")
+            .arg(keys)
+            .query::<String>(src)
+            .expect("MIGRATE");
+    };
+    setslot(&mut dst, "IMPORTING", from);
+    setslot(&mut src, "MIGRATING", to);
+    let waits = |dst: &mut redis::Connection| stat(dst, "commandstats", "cmdstat_wait", "calls");
+    let waits_before = waits(&mut dst);
+    // The second session and the slot's expiry index on `to`: `from` answers ASK.
+    let second = keys.storage_id(&ids[1]);
+    migrate(
+        &mut src,
+        &[keys.session_key(&second), keys.expiry_index_of(&second)],
+    );
+    assert!(rt
+        .block_on(store.delete(&ids[1]))
+        .expect("delete after ASK"));
+    let third = keys.storage_id(&ids[2]);
+    migrate(&mut src, &[keys.session_key(&third)]);
+    for node in [to, from] {
+        setslot(&mut cluster.connection(node), "NODE", to);
+    }
+    // The store's map still names `from`: it answers MOVED.
+    assert!(rt
+        .block_on(store.delete(&ids[2]))
+        .expect("delete after MOVED"));
+
+    for id in &ids {
+        assert!(rt.block_on(store.load(id)).expect("load").is_none());
+    }
+    let asks = stat(&mut src, "errorstats", "errorstat_ASK", "count");
+    let moves = stat(&mut src, "errorstats", "errorstat_MOVED", "count");
+    let waited = waits(&mut dst) - waits_before;
+    println!("slot {slot} from {from} to {to}: ASK {asks}, MOVED {moves}, WAIT on {to}: {waited}");
+    assert!(asks >= 1 && moves >= 1, "ASK {asks}, MOVED {moves}");
+    assert!(waited >= 2, "the deletes' WAITs ran on {to}: {waited}");
+}

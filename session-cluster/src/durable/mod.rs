@@ -1,93 +1,98 @@
 //! Replicated writes on a cluster: a write that a [`Durability::Replicated`] setting covers
-//! goes out with `WAIT replicas timeout` as one pipeline, routed to the write's slot, on a
-//! cluster connection of its own from a small pool.
+//! goes out with `WAIT replicas timeout` as one pipeline, to the primary serving the write's
+//! slot, on a connection to that node of its own from a small pool.
 //!
 //! The cluster client keeps one multiplexed connection per node, shared by every caller, and
 //! `WAIT` blocks the connection it is sent on, on the server: sent there, one caller's `WAIT`
 //! would hold up every other caller's commands to that node until it answered. So each
-//! replicated write in flight checks out a separate [`ClusterConnection`] (its own socket to
-//! each node), sends `[MULTI …] write [EXEC] WAIT` on it, and gives it back only once the
+//! replicated write in flight checks out a connection to its node that nobody else uses
+//! ([`pool`]), sends `[MULTI …] write [EXEC] WAIT` on it, and gives it back only once the
 //! `WAIT` has answered. A connection whose request failed is dropped, not given back (a
-//! `WAIT` may still be queued on it).
+//! `WAIT` may still be queued on it), and so are the idle ones to the same node. A write
+//! needs a connection to its own node only: while a node is unreachable, only the writes to
+//! its slots fail.
 //!
 //! How the pipeline is routed: to the primary serving the slot of the first key the write
-//! names (or to the node a pinned connection names). The cluster client follows `MOVED` and
-//! `ASK` for the whole pipeline, so `WAIT` always runs on the node that ran the write, right
-//! after it, on the same connection.
+//! names (or to the node a pinned connection names), from a slot map of its own ([`owners`]:
+//! `CLUSTER SLOTS`, asked of that slot's primary as the cluster client knows it, when the map
+//! has no node for the slot). What a node answers instead of running it ([`redirect`]) is
+//! followed here, the whole pipeline each time, so `WAIT` always runs on the node that ran
+//! the write, right after it, on the same connection: `MOVED` (the map takes the new owner,
+//! and is learned again off the write's path; the write goes to the new owner at once),
+//! `ASK` (`ASKING`, then the pipeline, on a connection to the node named, once),
+//! `TRYAGAIN`/`CLUSTERDOWN`/`LOADING`/`MASTERDOWN` (the same node again after a pause,
+//! doubling from 10 ms up to a quarter of the request's bound, as the store's cluster client
+//! retries them) and `READONLY` (likewise, the map learned again). None of them ran the write.
 //!
 //! The whole attempt fits the store's deadline (connect + response timeout): getting a
-//! connection (waiting for a free one, opening one) takes at most the connect timeout less
-//! the `WAIT` timeout (half the connect timeout at least), the write and its `WAIT` at most
-//! the response timeout plus the `WAIT` timeout.
+//! connection (waiting for a free one, learning the slot's node if the map has none, opening
+//! one) takes at most the connect timeout less the `WAIT` timeout (half the connect timeout
+//! at least), the write and its `WAIT` at most the response timeout plus the `WAIT` timeout.
+//! A redirected or refused write is sent again within that same total, and only while a
+//! `WAIT` still fits in it: else the refusal is the answer (nothing ran; retryable).
 //!
 //! [`Durability::Replicated`]: session_redis::durability::Durability::Replicated
 
-use std::sync::{Arc, Mutex};
+mod owners;
+mod pool;
+mod redirect;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use redis::{ConnectionInfo, ErrorKind, RedisError, RedisResult, Value};
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
+use redis::{ConnectionInfo, ErrorKind, Pipeline, RedisError, RedisResult, Value};
 use session_core::Error;
 use session_redis::durability::{
     carry, confirmed, find, wait_waking, Classifier, DurabilityPolicy, Handling, NotReplicated,
     Request, Saturated, WithWait,
 };
 use session_redis::keys::key_slot;
-use tokio::sync::{Semaphore, SemaphorePermit};
-use tokio::time::{timeout_at, Instant};
+use tokio::time::{sleep, timeout_at, Instant};
 
 use crate::config::ClusterConfig;
+use owners::Owners;
+use pool::{Node, Pool};
+use redirect::Redirect;
+
+/// The first pause before a refused write is sent again; pauses double from here.
+const MIN_RETRY_WAIT: Duration = Duration::from_millis(10);
+/// Redirections one write follows at most (a slot handed back and forth while its
+/// migration is fixed up): past them, the last one is the answer.
+const MAX_REDIRECTS: u32 = 16;
 
 /// Replicated writes for one [`ClusterConn`](crate::ClusterConn) and its clones: which
-/// requests need them, and the connections they go on.
+/// requests need them, where they go, and the connections they go on.
 pub(crate) struct Durable {
     classifier: Classifier,
     policy: DurabilityPolicy,
-    /// Opens the pool's connections: the store's nodes and credentials, with a response
-    /// timeout that covers a `WAIT`.
-    client: ClusterClient,
-    idle: Mutex<Vec<ClusterConnection>>,
-    permits: Semaphore,
-    limit: usize,
+    pool: Pool,
+    owners: Owners,
     /// Bound on getting a connection (see the module docs).
     checkout: Duration,
+    /// Bound on a whole attempt, redirections and refusals included.
+    total: Duration,
+    /// Longest pause before a refused write is sent again.
+    max_retry_wait: Duration,
 }
 
 impl std::fmt::Debug for Durable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Durable")
             .field("policy", &self.policy)
-            .field("limit", &self.limit)
+            .field("limit", &self.pool.limit)
             .finish_non_exhaustive()
-    }
-}
-
-/// A connection checked out for one write; back in the pool only once its `WAIT` answered.
-struct Lease<'a> {
-    durable: &'a Durable,
-    conn: ClusterConnection,
-    _permit: SemaphorePermit<'a>,
-}
-
-impl Lease<'_> {
-    fn give_back(self) {
-        let Lease { durable, conn, .. } = self;
-        durable
-            .idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(conn);
     }
 }
 
 impl Durable {
     /// The replicated-write layer for `config`, or `None` when no setting waits for
-    /// replicas. `nodes`: the seed nodes with the store's credentials and TLS.
+    /// replicas. `nodes`: the seed nodes with the store's credentials; every node is
+    /// reached with the first one's.
     ///
     /// # Errors
-    /// When the cluster client rejects the settings.
+    /// When no seed node is given.
     pub(crate) fn new(
         config: &ClusterConfig,
         nodes: Vec<ConnectionInfo>,
@@ -96,29 +101,30 @@ impl Durable {
         if !policy.any_replicated() {
             return Ok(None);
         }
+        let settings = nodes
+            .first()
+            .ok_or_else(|| RedisError::from((ErrorKind::InvalidClientConfig, "no seed node")))?
+            .redis_settings()
+            .clone();
         let redis = &config.redis;
-        // Retry waits as the store's own client has them (a TRYAGAIN during a reshard is
-        // retried within the response timeout, not after 1.28 s).
         let response_timeout = redis.response_timeout + policy.max_wait();
-        let client = crate::store::with_retry_waits(
-            ClusterClientBuilder::new(nodes)
-                .connection_timeout(redis.connect_timeout)
-                .response_timeout(response_timeout),
-            response_timeout,
-        )
-        .build()?;
-        let limit = config.wait_pool_size.max(1);
+        let checkout = redis
+            .connect_timeout
+            .saturating_sub(policy.max_wait())
+            .max(redis.connect_timeout / 2);
         Ok(Some(Durable {
             classifier: Classifier::new(),
             policy,
-            client,
-            idle: Mutex::new(Vec::new()),
-            permits: Semaphore::new(limit),
-            limit,
-            checkout: redis
-                .connect_timeout
-                .saturating_sub(policy.max_wait())
-                .max(redis.connect_timeout / 2),
+            pool: Pool::new(
+                config.wait_pool_size,
+                settings,
+                redis.connect_timeout,
+                response_timeout,
+            ),
+            owners: Owners::new(),
+            checkout,
+            total: checkout + response_timeout,
+            max_retry_wait: (response_timeout / 4).max(MIN_RETRY_WAIT),
         }))
     }
 
@@ -127,7 +133,7 @@ impl Durable {
     /// shared connection (a read, an async write, a write naming no key).
     pub(crate) fn plan(
         self: &Arc<Self>,
-        pinned: Option<&(String, u16)>,
+        pinned: Option<(&str, u16)>,
         request: Request<'_>,
     ) -> Option<Plan> {
         let Handling::Replicated { replicas, timeout } =
@@ -135,67 +141,135 @@ impl Durable {
         else {
             return None;
         };
-        let route = match pinned {
-            Some((host, port)) => SingleNodeRoutingInfo::ByAddress {
-                host: host.clone(),
-                port: *port,
-            },
-            None => {
-                let slot = key_slot(self.classifier.written_key(request)?);
-                SingleNodeRoutingInfo::SpecificNode(Route::new(slot, SlotAddr::Master))
-            }
+        let target = match pinned {
+            Some((host, port)) => Target::Node(Node::new(host, port)),
+            None => Target::Slot(key_slot(self.classifier.written_key(request)?)),
         };
         Some(Plan {
             durable: Arc::clone(self),
-            route,
+            target,
             replicas,
             timeout,
         })
     }
 
-    /// A connection of its own for one write: an idle one, or a new one.
-    ///
-    /// # Errors
-    /// [`Saturated`] when none frees up in time; the cluster client's error (or a timeout)
-    /// when a new one cannot be opened. Nothing was sent.
-    async fn lease(&self) -> RedisResult<Lease<'_>> {
-        let deadline = Instant::now() + self.checkout;
-        let permit = timeout_at(deadline, self.permits.acquire())
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .ok_or_else(|| carry(Saturated { limit: self.limit }))?;
-        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => timeout_at(deadline, self.client.get_async_connection())
+    /// The node `target` names now (learning the slot map if need be, by `by`).
+    async fn node(
+        &self,
+        shared: &ClusterConnection,
+        target: &Target,
+        by: Instant,
+    ) -> RedisResult<Node> {
+        match target {
+            Target::Node(node) => Ok(node.clone()),
+            Target::Slot(slot) => timeout_at(by, self.owners.lookup(shared, *slot))
                 .await
-                .map_err(|_| {
-                    RedisError::from(std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        "no connection for a replicated write could be opened in time",
+                .unwrap_or_else(|_| {
+                    Err(timed_out(
+                        "the node serving a replicated write could not be learned in time",
                     ))
-                })??,
-        };
-        Ok(Lease {
-            durable: self,
-            conn,
-            _permit: permit,
-        })
+                }),
+        }
     }
 }
 
-/// A replicated write's route and `WAIT`, decided before anything is sent.
+/// One replicated write being carried out: what every round trip of it shares.
+struct Attempt<'a> {
+    durable: &'a Arc<Durable>,
+    shared: &'a ClusterConnection,
+    /// The `WAIT` timeout.
+    timeout: Duration,
+    /// When the whole attempt is over.
+    end: Instant,
+}
+
+impl Attempt<'_> {
+    /// One round trip: `pipe` (`count` replies, ending in `WAIT`) on a connection to `node`
+    /// of its own, got by `by`; every reply.
+    ///
+    /// # Errors
+    /// No connection could be had (nothing was sent), or the request failed or timed out
+    /// after it was sent (the connection is dropped, and the node's idle ones with it).
+    async fn exchange(
+        &self,
+        node: &Node,
+        pipe: &Pipeline,
+        count: usize,
+        by: Instant,
+    ) -> RedisResult<Vec<Value>> {
+        let pool = &self.durable.pool;
+        let mut conn = pool.take(node, by.min(self.end)).await?;
+        let reply = conn.conn.send_packed_commands(pipe, 0, count);
+        let waking = wait_waking(reply, self.timeout, || wake(self.shared, node));
+        let result = timeout_at(self.end, waking).await.unwrap_or_else(|_| {
+            Err(timed_out(
+                "a replicated write and its WAIT did not answer in time",
+            ))
+        });
+        match result {
+            Ok(values) if values.len() == count => {
+                pool.give_back(node.clone(), conn);
+                Ok(values)
+            }
+            Ok(_) => Err(RedisError::from((
+                ErrorKind::Client,
+                "short reply to a write pipelined with WAIT",
+            ))),
+            Err(e) => {
+                pool.forget(node);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Sends a `PING` to `node` through the shared connection, to wake it for a due `WAIT` (see
+/// `wait_waking`).
+fn wake(shared: &ClusterConnection, node: &Node) {
+    let mut shared = shared.clone();
+    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
+        host: node.host.to_string(),
+        port: node.port,
+    });
+    tokio::spawn(async move {
+        let _ = shared.route_command(redis::cmd("PING"), route).await;
+    });
+}
+
+/// Learns the slot map again, off the write's path.
+fn refresh_soon(durable: &Arc<Durable>, shared: &ClusterConnection, slot: u16) {
+    let (durable, shared) = (Arc::clone(durable), shared.clone());
+    tokio::spawn(async move {
+        let bound = durable.total;
+        let _ = tokio::time::timeout(bound, durable.owners.refresh(&shared, slot)).await;
+    });
+}
+
+fn timed_out(what: &'static str) -> RedisError {
+    RedisError::from(std::io::Error::new(std::io::ErrorKind::TimedOut, what))
+}
+
+/// Where a replicated write goes.
+#[derive(Debug, Clone)]
+enum Target {
+    /// The primary serving this slot.
+    Slot(u16),
+    /// This node (a pinned connection, or a redirection).
+    Node(Node),
+}
+
+/// A replicated write's destination and `WAIT`, decided before anything is sent.
 pub(crate) struct Plan {
     durable: Arc<Durable>,
-    route: SingleNodeRoutingInfo,
+    target: Target,
     replicas: u32,
     timeout: Duration,
 }
 
 impl Plan {
-    /// Sends `request` and `WAIT` on a connection of its own, waking the node through the
-    /// `shared` connection when the `WAIT` is due (see `wait_waking`).
+    /// Sends `request` and `WAIT` on a connection of its own to the write's node, following
+    /// redirections and refusals (see the module docs), waking the node through the `shared`
+    /// connection when the `WAIT` is due (see `wait_waking`).
     pub(crate) async fn send(
         self,
         shared: &ClusterConnection,
@@ -203,37 +277,92 @@ impl Plan {
     ) -> RedisResult<Vec<Value>> {
         let Plan {
             durable,
-            route,
+            target,
             replicas,
             timeout,
         } = self;
-        let mut lease = durable.lease().await?;
+        let started = Instant::now();
+        let end = started + durable.total;
+        let first_by = started + durable.checkout;
+        let _permit = durable.pool.permit(first_by).await?;
         let WithWait {
             pipeline,
             kept,
             total,
         } = request.with_wait(replicas, timeout);
-        let reply = lease.conn.route_pipeline(pipeline, 0, total, route.clone());
-        let result = wait_waking(reply, timeout, || {
-            let mut shared = shared.clone();
-            let route = RoutingInfo::SingleNode(route.clone());
-            tokio::spawn(async move {
-                let _ = shared.route_command(redis::cmd("PING"), route).await;
-            });
-        })
-        .await;
-        let values = match result {
-            Ok(values) if values.len() == total => {
-                lease.give_back();
-                values
+        let mut asking = redis::pipe();
+        asking.cmd("ASKING");
+        for cmd in pipeline.cmd_iter() {
+            asking.add_command(cmd.clone());
+        }
+
+        let attempt = Attempt {
+            durable: &durable,
+            shared,
+            timeout,
+            end,
+        };
+        let mut next = target.clone();
+        let mut ask = false;
+        let mut pause = MIN_RETRY_WAIT;
+        let mut redirects = 0;
+        let mut by = first_by;
+        let values = loop {
+            let node = durable.node(shared, &next, by).await?;
+            let sent = if ask {
+                attempt
+                    .exchange(&node, &asking, total + 1, by)
+                    .await
+                    .map(|mut values| {
+                        values.remove(0);
+                        values
+                    })
+            } else {
+                attempt.exchange(&node, &pipeline, total, by).await
+            };
+            let values = match sent {
+                Ok(values) => values,
+                Err(e) => {
+                    // The node may be gone for good (failed over): learn where its slots
+                    // went, for the next writes.
+                    if let Target::Slot(slot) = target {
+                        refresh_soon(&durable, shared, slot);
+                    }
+                    return Err(e);
+                }
+            };
+            let Some(redirect) = Redirect::find(&values[..total - 1], &node) else {
+                break values;
+            };
+            let refused = matches!(redirect, Redirect::Refused | Redirect::Demoted);
+            let delay = if refused { pause } else { Duration::ZERO };
+            redirects += 1;
+            // Sent again only while a WAIT still fits: else this answer is the answer
+            // (nothing ran).
+            if redirects > MAX_REDIRECTS || Instant::now() + delay + timeout >= end {
+                break values;
             }
-            Ok(_) => {
-                return Err(RedisError::from((
-                    ErrorKind::Client,
-                    "short reply to a write pipelined with WAIT",
-                )))
+            ask = false;
+            match redirect {
+                Redirect::Moved { slot, node } => {
+                    durable.owners.moved(slot, node.clone());
+                    refresh_soon(&durable, shared, slot);
+                    next = Target::Node(node);
+                }
+                Redirect::Ask(node) => {
+                    next = Target::Node(node);
+                    ask = true;
+                }
+                Redirect::Refused | Redirect::Demoted => {
+                    if let (Redirect::Demoted, Target::Slot(slot)) = (&redirect, &target) {
+                        refresh_soon(&durable, shared, *slot);
+                    }
+                    sleep(delay).await;
+                    pause = (pause * 2).min(durable.max_retry_wait);
+                    next = target.clone();
+                }
             }
-            Err(e) => return Err(e),
+            by = (Instant::now() + durable.checkout).min(end);
         };
         match confirmed(values, kept, replicas, timeout) {
             Ok(values) => Ok(values),
