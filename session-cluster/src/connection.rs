@@ -1,60 +1,61 @@
-//! [`ClusterConn`]: the `redis` crate's async cluster connection, either routing by key (what
-//! the Redis backend sends for one session) or pinned to one node (node-wide work). Writes a
-//! replicated durability setting covers go out with `WAIT` on a connection of their own
-//! (see `durable`).
+//! [`ClusterConn`]: a connection to a Redis Cluster, either routing by key (what the Redis
+//! backend sends for one session) or pinned to one node (node-wide work). Requests go through
+//! the [`Router`] (one multiplexed connection per node, a slot map of its own; see there why
+//! not the `redis` crate's cluster client) and [`follow`](crate::follow) redirections.
+//! Writes a replicated durability setting covers go out with `WAIT` on a connection of their
+//! own (see `durable`).
 
 use std::sync::Arc;
 
 use redis::aio::ConnectionLike;
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 use session_redis::durability::Request;
 
 use crate::durable::{Durable, Plan};
+use crate::follow::{asking_cmd, asking_pipeline, every_second, follow, Follow};
+use crate::router::keys::{dest_of, dest_of_pipe};
+use crate::router::{Dest, NodeAddr, Router};
 
-/// A connection to a Redis Cluster (see the [module](self) docs). Cloning is cheap: clones
-/// share the cluster client's node connections and slot map.
+/// A connection to a Redis Cluster: each request goes to the primary serving its keys' slot
+/// (or to the one node a pinned connection names) over one multiplexed connection per node,
+/// following `MOVED` and `ASK` as [`Follow`](crate::Follow) says. Cloning is cheap: clones
+/// share the node connections and the slot map.
 #[derive(Clone)]
 pub struct ClusterConn {
-    inner: ClusterConnection,
-    /// Where commands naming no key of theirs go.
-    pin: Pin,
+    router: Arc<Router>,
+    /// `Some`: every command goes to this node.
+    node: Option<NodeAddr>,
     /// Replicated writes, when a durability setting asks for them.
     durable: Option<Arc<Durable>>,
-}
-
-/// Where a [`ClusterConn`] sends its commands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Pin {
-    /// Each by its keys (the cluster client's routing).
-    ByKey,
-    /// Every command to this node.
-    Node(String, u16),
-    /// Every command to the primary serving this slot, as the cluster client knows it: how
-    /// replicated writes ask the node that serves a write for the slot map (see `durable`).
-    SlotPrimary(u16),
+    /// How redirections and refusals are followed (see `follow`).
+    follow: Follow,
 }
 
 impl std::fmt::Debug for ClusterConn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterConn")
-            .field("pin", &self.pin)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
 
 impl ClusterConn {
-    /// Routes by key: the cluster client sends each command (and each pipeline, whose
-    /// commands share a slot) to the primary serving it, following `MOVED` and `ASK`. Every
-    /// write is sent as it is (asynchronous); [`ClusterStore::connect`](crate::ClusterStore)
-    /// sets up the replicated mode its config asks for.
-    pub fn new(inner: ClusterConnection) -> Self {
+    /// Routes by key through `router`, following `MOVED` and `ASK`. Every write is sent as it
+    /// is (asynchronous); [`ClusterStore::connect`](crate::ClusterStore) sets up the
+    /// replicated mode its config asks for.
+    pub(crate) fn new(router: Arc<Router>) -> Self {
         ClusterConn {
-            inner,
-            pin: Pin::ByKey,
+            router,
+            node: None,
             durable: None,
+            follow: Follow::default(),
         }
+    }
+
+    /// The same connection, following redirections and refusals as `follow` says.
+    pub fn with_follow(mut self, follow: Follow) -> Self {
+        self.follow = follow;
+        self
     }
 
     pub(crate) fn with_durable(mut self, durable: Option<Durable>) -> Self {
@@ -64,59 +65,26 @@ impl ClusterConn {
 
     /// How `request` goes out with its `WAIT`, if it needs one.
     fn replicated(&self, request: Request<'_>) -> Option<Plan> {
-        let pinned = match &self.pin {
-            Pin::Node(host, port) => Some((host.as_str(), *port)),
-            Pin::ByKey | Pin::SlotPrimary(_) => None,
-        };
+        let pinned = self.node.as_ref().map(|n| (&*n.host, n.port));
         Durable::plan(self.durable.as_ref()?, pinned, request)
     }
 
     /// The same connection, sending everything to `host:port`.
     pub fn to_node(&self, host: String, port: u16) -> Self {
         ClusterConn {
-            inner: self.inner.clone(),
-            pin: Pin::Node(host, port),
+            router: self.router.clone(),
+            node: Some(NodeAddr::new(&host, port)),
             durable: self.durable.clone(),
+            follow: self.follow,
         }
     }
 
-    /// A connection sending everything to the primary the cluster client has for `slot`,
-    /// with no replicated writes.
-    pub(crate) fn to_slot_primary(inner: ClusterConnection, slot: u16) -> Self {
-        ClusterConn {
-            inner,
-            pin: Pin::SlotPrimary(slot),
-            durable: None,
+    /// Where a request goes, `by_key` its own destination.
+    fn dest(&self, by_key: impl FnOnce() -> Dest) -> Dest {
+        match &self.node {
+            None => by_key(),
+            Some(node) => Dest::Node(node.clone()),
         }
-    }
-
-    /// The node every command goes to, if pinned to one.
-    pub(crate) fn node(&self) -> Option<(&str, u16)> {
-        match &self.pin {
-            Pin::Node(host, port) => Some((host, *port)),
-            Pin::ByKey | Pin::SlotPrimary(_) => None,
-        }
-    }
-
-    /// Where a command naming no key of its own goes: `None` for the cluster client's
-    /// routing.
-    fn routing(&self) -> Option<SingleNodeRoutingInfo> {
-        match &self.pin {
-            Pin::ByKey => None,
-            Pin::Node(host, port) => Some(SingleNodeRoutingInfo::ByAddress {
-                host: host.clone(),
-                port: *port,
-            }),
-            Pin::SlotPrimary(slot) => Some(SingleNodeRoutingInfo::SpecificNode(Route::new(
-                *slot,
-                SlotAddr::Master,
-            ))),
-        }
-    }
-
-    /// The underlying cluster connection.
-    pub fn cluster(&self) -> &ClusterConnection {
-        &self.inner
     }
 }
 
@@ -124,17 +92,23 @@ impl ConnectionLike for ClusterConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         if let Some(plan) = self.replicated(Request::Cmd(cmd)) {
             return Box::pin(async move {
-                let mut values = plan.send(&self.inner, Request::Cmd(cmd)).await?;
+                let mut values = plan.send(&self.router, Request::Cmd(cmd)).await?;
                 Ok(values.pop().unwrap_or(Value::Nil))
             });
         }
-        match self.routing() {
-            None => self.inner.req_packed_command(cmd),
-            Some(route) => Box::pin(
-                self.inner
-                    .route_command(cmd.clone(), RoutingInfo::SingleNode(route)),
-            ),
-        }
+        let dest = self.dest(|| dest_of(cmd));
+        Box::pin(async move {
+            let router = &self.router;
+            follow(router, self.follow, dest, |node, asking| async move {
+                if asking {
+                    let mut values = router.send_pipe(&node, &asking_cmd(cmd), 1, 1).await?;
+                    Ok(values.pop().unwrap_or(Value::Nil))
+                } else {
+                    router.send_cmd(&node, cmd).await
+                }
+            })
+            .await
+        })
     }
 
     fn req_packed_commands<'a>(
@@ -149,12 +123,27 @@ impl ConnectionLike for ClusterConn {
             count,
         };
         if let Some(plan) = self.replicated(request) {
-            return Box::pin(plan.send(&self.inner, request));
+            return Box::pin(plan.send(&self.router, request));
         }
-        match self.routing() {
-            None => self.inner.req_packed_commands(cmd, offset, count),
-            Some(route) => Box::pin(self.inner.route_pipeline(cmd.clone(), offset, count, route)),
-        }
+        let dest = self.dest(|| dest_of_pipe(cmd));
+        Box::pin(async move {
+            let router = &self.router;
+            follow(router, self.follow, dest, |node, asking| async move {
+                if !asking {
+                    return router.send_pipe(&node, cmd, offset, count).await;
+                }
+                let asked = asking_pipeline(cmd, offset, count);
+                let values = router
+                    .send_pipe(&node, &asked.pipe, asked.offset, asked.count)
+                    .await?;
+                Ok(if asked.interleaved {
+                    every_second(values)
+                } else {
+                    values
+                })
+            })
+            .await
+        })
     }
 
     fn get_db(&self) -> i64 {

@@ -16,9 +16,18 @@
 //!   atomic step across slots: a session written for that user while it runs may survive it.
 //! - **Node-wide work.** `count`, `cleanup` and `scan` ask `CLUSTER SLOTS` for the primaries
 //!   and visit each: `count` sums the sizes of the slot indexes a primary serves (pipelined);
-//!   `scan` walks the primaries in slot order with `SCAN` on each.
-//! - **Following the cluster** (`MOVED`, `ASK`, slot-map refreshes, a failover) is the
-//!   `redis` crate's cluster client's work.
+//!   `scan` walks the slots in order with `CLUSTER GETKEYSINSLOT`, asking each slot's owner
+//!   first and then every other primary, so an iteration misses no session while slots move
+//!   between nodes (a per-node `SCAN` would: a slot moving to a node already scanned takes
+//!   its sessions past the iteration).
+//! - **Following the cluster.** Requests go over one multiplexed connection per primary, by
+//!   a slot map of the store's own: `MOVED` sends the request on to the new owner at once and
+//!   corrects the map, `ASK` sends it after `ASKING`, `TRYAGAIN`/`CLUSTERDOWN`/`READONLY`
+//!   and lost connections repeat it after a short wait, and one `CLUSTER SLOTS` refresh at a
+//!   time runs beside the requests. The `redis` crate's own cluster client (1.8.1) is not
+//!   used for this: under 100 concurrent requests during a live resharding its slot-map
+//!   rebuild never finished and the connection stopped answering for good
+//!   (`tests/faults/reshard.rs` holds bursts like that).
 //!
 //! Settings: [`ClusterConfig`] (`REDIS_CLUSTER_NODES`, the durability variables, plus the Redis
 //! backend's variables).
@@ -76,11 +85,14 @@
 mod config;
 mod connection;
 mod durable;
+mod follow;
+mod router;
 mod store;
 mod topology;
 
 pub use config::{ClusterConfig, DEFAULT_CLUSTER_PORT, DEFAULT_WAIT_POOL_SIZE};
 pub use connection::ClusterConn;
+pub use follow::Follow;
 pub use session_redis::durability::{
     Durability, DurabilityPolicy, NotReplicated, Saturated, DEFAULT_WAIT_TIMEOUT,
 };

@@ -1,10 +1,8 @@
 //! [`ClusterStore`]: the Redis backend on a Redis Cluster.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::cluster::ClusterClientBuilder;
 use session_core::{
     Capabilities, CleanupReport, Clock, Error, PutMode, Result, ScanCursor, ScanPage, Session,
     SessionData, SessionId, SessionStore, SessionSummary, SystemClock, WriteOptions,
@@ -16,6 +14,8 @@ use session_redis::{RedisConfig, RedisStore};
 use crate::config::ClusterConfig;
 use crate::connection::ClusterConn;
 use crate::durable::{surface, Durable};
+use crate::follow::Follow;
+use crate::router::Router;
 use crate::topology::ClusterPrimaries;
 use crate::BACKEND;
 
@@ -65,19 +65,24 @@ impl ClusterStore {
         }
         let durable =
             Durable::new(&config, nodes.clone()).map_err(|e| to_store_error(BACKEND, e))?;
-        let client = ClusterClientBuilder::new(nodes)
-            .connection_timeout(config.redis.connect_timeout)
-            .response_timeout(config.redis.response_timeout);
-        let client = with_retry_waits(client, config.redis.response_timeout)
-            .build()
-            .map_err(|e| to_store_error(BACKEND, e))?;
         let bound = config
             .redis
             .connect_timeout
             .saturating_add(config.redis.response_timeout)
             .saturating_mul(2);
-        let conn = match tokio::time::timeout(bound, client.get_async_connection()).await {
-            Ok(Ok(conn)) => ClusterConn::new(conn).with_durable(durable),
+        let connecting = async {
+            let router = Router::connect(
+                nodes,
+                config.redis.connect_timeout,
+                config.redis.response_timeout,
+            )
+            .await?;
+            Ok::<_, redis::RedisError>(ClusterConn::new(router))
+        };
+        let conn = match tokio::time::timeout(bound, connecting).await {
+            Ok(Ok(conn)) => conn
+                .with_follow(Follow::within(config.redis.response_timeout))
+                .with_durable(durable),
             Ok(Err(e)) => return Err(to_store_error(BACKEND, e)),
             Err(_) => {
                 return Err(Error::Unavailable {
@@ -114,34 +119,6 @@ impl ClusterStore {
     pub fn redis(&self) -> &RedisStore<ClusterConn> {
         &self.inner
     }
-}
-
-/// The shortest wait before the cluster client repeats a request the cluster refused for now
-/// (`TRYAGAIN`: a slot migrating under a command naming several of its keys; `CLUSTERDOWN`,
-/// `MASTERDOWN`, `LOADING`; no connection to the slot's node yet). Waits double from here.
-const MIN_RETRY_WAIT: Duration = Duration::from_millis(10);
-
-/// How often the cluster client may repeat one request: enough that its waits (half the
-/// attempts may follow a redirection without one) outlast any response timeout, which bounds
-/// a request with all its retries, so a request gives up on that timeout, never on a count
-/// with a `MOVED` to a dead node as its last word. Below 60: the client computes 2^attempt.
-const RETRIES: u32 = 48;
-
-/// Retries that fit the response timeout. The client's own waits start at 1.28 s and it
-/// stops after 16 attempts, so with a response timeout of 1 s a single `TRYAGAIN` during a
-/// live reshard surfaced as a timeout (a refusal like that lasts one `MIGRATE` batch,
-/// milliseconds), and with shorter waits the count ran out first, surfacing the last `MOVED`
-/// of a failover as a backend error. Here: from [`MIN_RETRY_WAIT`], doubling, at most a
-/// quarter of the response timeout, [`RETRIES`] times.
-pub(crate) fn with_retry_waits(
-    builder: ClusterClientBuilder,
-    response_timeout: Duration,
-) -> ClusterClientBuilder {
-    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-    builder
-        .retries(RETRIES)
-        .min_retry_wait(ms(MIN_RETRY_WAIT))
-        .max_retry_wait(ms(response_timeout / 4).max(ms(MIN_RETRY_WAIT) + 1))
 }
 
 #[async_trait]

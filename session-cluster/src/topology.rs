@@ -58,10 +58,10 @@ impl Topology<ClusterConn> for ClusterPrimaries {
 }
 
 /// A range of slots and the primary (`host`, `port`) serving it.
-type SlotRange = ((String, u16), RangeInclusive<u16>);
+pub(crate) type SlotRange = ((String, u16), RangeInclusive<u16>);
 
 /// `CLUSTER SLOTS`: per range, start, end, then the primary `[host, port, id, …]` first.
-fn parse_slots(reply: Value) -> Option<Vec<SlotRange>> {
+pub(crate) fn parse_slots(reply: Value) -> Option<Vec<SlotRange>> {
     let Value::Array(ranges) = reply else {
         return None;
     };

@@ -2,7 +2,7 @@
 //! goes out with `WAIT replicas timeout` as one pipeline, to the primary serving the write's
 //! slot, on a connection to that node of its own from a small pool.
 //!
-//! The cluster client keeps one multiplexed connection per node, shared by every caller, and
+//! The [`Router`] keeps one multiplexed connection per node, shared by every caller, and
 //! `WAIT` blocks the connection it is sent on, on the server: sent there, one caller's `WAIT`
 //! would hold up every other caller's commands to that node until it answered. So each
 //! replicated write in flight checks out a connection to its node that nobody else uses
@@ -13,16 +13,16 @@
 //! its slots fail.
 //!
 //! How the pipeline is routed: to the primary serving the slot of the first key the write
-//! names (or to the node a pinned connection names), from a slot map of its own ([`owners`]:
-//! `CLUSTER SLOTS`, asked of that slot's primary as the cluster client knows it, when the map
-//! has no node for the slot). What a node answers instead of running it ([`redirect`]) is
+//! names (or to the node a pinned connection names), by the [`Router`]'s slot map (learned
+//! again first when it has no node for the slot). What a node answers instead of running it
+//! ([`redirect`]) is
 //! followed here, the whole pipeline each time, so `WAIT` always runs on the node that ran
 //! the write, right after it, on the same connection: `MOVED` (the map takes the new owner,
 //! and is learned again off the write's path; the write goes to the new owner at once),
 //! `ASK` (`ASKING`, then the pipeline, on a connection to the node named, once),
 //! `TRYAGAIN`/`CLUSTERDOWN`/`LOADING`/`MASTERDOWN` (the same node again after a pause,
-//! doubling from 10 ms up to a quarter of the request's bound, as the store's cluster client
-//! retries them) and `READONLY` (likewise, the map learned again). None of them ran the write.
+//! doubling from 10 ms up to a quarter of the request's bound, as [`Follow`](crate::Follow)
+//! does for other requests) and `READONLY` (likewise, the map learned again). None of them ran the write.
 //!
 //! The whole attempt fits the store's deadline (connect + response timeout): getting a
 //! connection (waiting for a free one, learning the slot's node if the map has none, opening
@@ -33,15 +33,12 @@
 //!
 //! [`Durability::Replicated`]: session_redis::durability::Durability::Replicated
 
-mod owners;
 mod pool;
 mod redirect;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{ConnectionInfo, ErrorKind, Pipeline, RedisError, RedisResult, Value};
 use session_core::Error;
 use session_redis::durability::{
@@ -52,7 +49,7 @@ use session_redis::keys::key_slot;
 use tokio::time::{sleep, timeout_at, Instant};
 
 use crate::config::ClusterConfig;
-use owners::Owners;
+use crate::router::Router;
 use pool::{Node, Pool};
 use redirect::Redirect;
 
@@ -68,7 +65,6 @@ pub(crate) struct Durable {
     classifier: Classifier,
     policy: DurabilityPolicy,
     pool: Pool,
-    owners: Owners,
     /// Bound on getting a connection (see the module docs).
     checkout: Duration,
     /// Bound on a whole attempt, redirections and refusals included.
@@ -121,7 +117,6 @@ impl Durable {
                 redis.connect_timeout,
                 response_timeout,
             ),
-            owners: Owners::new(),
             checkout,
             total: checkout + response_timeout,
             max_retry_wait: (response_timeout / 4).max(MIN_RETRY_WAIT),
@@ -154,29 +149,34 @@ impl Durable {
     }
 
     /// The node `target` names now (learning the slot map if need be, by `by`).
-    async fn node(
-        &self,
-        shared: &ClusterConnection,
-        target: &Target,
-        by: Instant,
-    ) -> RedisResult<Node> {
-        match target {
-            Target::Node(node) => Ok(node.clone()),
-            Target::Slot(slot) => timeout_at(by, self.owners.lookup(shared, *slot))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(timed_out(
-                        "the node serving a replicated write could not be learned in time",
-                    ))
-                }),
+    async fn node(&self, router: &Router, target: &Target, by: Instant) -> RedisResult<Node> {
+        let slot = match target {
+            Target::Node(node) => return Ok(node.clone()),
+            Target::Slot(slot) => *slot,
+        };
+        if let Some(node) = router.owner(slot) {
+            return Ok(node);
         }
+        let learned = timeout_at(by, router.refresh()).await.unwrap_or_else(|_| {
+            Err(timed_out(
+                "the node serving a replicated write could not be learned in time",
+            ))
+        });
+        learned?;
+        router.owner(slot).ok_or_else(|| {
+            RedisError::from((
+                ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+                "no primary serves the slot of a replicated write",
+                slot.to_string(),
+            ))
+        })
     }
 }
 
 /// One replicated write being carried out: what every round trip of it shares.
 struct Attempt<'a> {
     durable: &'a Arc<Durable>,
-    shared: &'a ClusterConnection,
+    router: &'a Arc<Router>,
     /// The `WAIT` timeout.
     timeout: Duration,
     /// When the whole attempt is over.
@@ -200,7 +200,7 @@ impl Attempt<'_> {
         let pool = &self.durable.pool;
         let mut conn = pool.take(node, by.min(self.end)).await?;
         let reply = conn.conn.send_packed_commands(pipe, 0, count);
-        let waking = wait_waking(reply, self.timeout, || wake(self.shared, node));
+        let waking = wait_waking(reply, self.timeout, || wake(self.router, node));
         let result = timeout_at(self.end, waking).await.unwrap_or_else(|_| {
             Err(timed_out(
                 "a replicated write and its WAIT did not answer in time",
@@ -223,25 +223,12 @@ impl Attempt<'_> {
     }
 }
 
-/// Sends a `PING` to `node` through the shared connection, to wake it for a due `WAIT` (see
-/// `wait_waking`).
-fn wake(shared: &ClusterConnection, node: &Node) {
-    let mut shared = shared.clone();
-    let route = RoutingInfo::SingleNode(SingleNodeRoutingInfo::ByAddress {
-        host: node.host.to_string(),
-        port: node.port,
-    });
+/// Sends a `PING` to `node` on the connection other callers share, to wake it for a due
+/// `WAIT` (see `wait_waking`).
+fn wake(router: &Arc<Router>, node: &Node) {
+    let (router, node) = (Arc::clone(router), node.clone());
     tokio::spawn(async move {
-        let _ = shared.route_command(redis::cmd("PING"), route).await;
-    });
-}
-
-/// Learns the slot map again, off the write's path.
-fn refresh_soon(durable: &Arc<Durable>, shared: &ClusterConnection, slot: u16) {
-    let (durable, shared) = (Arc::clone(durable), shared.clone());
-    tokio::spawn(async move {
-        let bound = durable.total;
-        let _ = tokio::time::timeout(bound, durable.owners.refresh(&shared, slot)).await;
+        let _ = router.send_cmd(&node, &redis::cmd("PING")).await;
     });
 }
 
@@ -272,7 +259,7 @@ impl Plan {
     /// connection when the `WAIT` is due (see `wait_waking`).
     pub(crate) async fn send(
         self,
-        shared: &ClusterConnection,
+        router: &Arc<Router>,
         request: Request<'_>,
     ) -> RedisResult<Vec<Value>> {
         let Plan {
@@ -298,7 +285,7 @@ impl Plan {
 
         let attempt = Attempt {
             durable: &durable,
-            shared,
+            router,
             timeout,
             end,
         };
@@ -308,7 +295,7 @@ impl Plan {
         let mut redirects = 0;
         let mut by = first_by;
         let values = loop {
-            let node = durable.node(shared, &next, by).await?;
+            let node = durable.node(router, &next, by).await?;
             let sent = if ask {
                 attempt
                     .exchange(&node, &asking, total + 1, by)
@@ -325,8 +312,8 @@ impl Plan {
                 Err(e) => {
                     // The node may be gone for good (failed over): learn where its slots
                     // went, for the next writes.
-                    if let Target::Slot(slot) = target {
-                        refresh_soon(&durable, shared, slot);
+                    if let Target::Slot(_) = target {
+                        router.refresh_soon();
                     }
                     return Err(e);
                 }
@@ -345,8 +332,8 @@ impl Plan {
             ask = false;
             match redirect {
                 Redirect::Moved { slot, node } => {
-                    durable.owners.moved(slot, node.clone());
-                    refresh_soon(&durable, shared, slot);
+                    router.moved(slot, node.clone());
+                    router.refresh_soon();
                     next = Target::Node(node);
                 }
                 Redirect::Ask(node) => {
@@ -354,8 +341,8 @@ impl Plan {
                     ask = true;
                 }
                 Redirect::Refused | Redirect::Demoted => {
-                    if let (Redirect::Demoted, Target::Slot(slot)) = (&redirect, &target) {
-                        refresh_soon(&durable, shared, *slot);
+                    if let (Redirect::Demoted, Target::Slot(_)) = (&redirect, &target) {
+                        router.refresh_soon();
                     }
                     sleep(delay).await;
                     pause = (pause * 2).min(durable.max_retry_wait);

@@ -2,7 +2,6 @@
 //! at a time, kept for reuse once the `WAIT` answered.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,26 +14,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::{timeout_at, Instant};
 
 /// A node, as `CLUSTER SLOTS` and redirections name it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct Node {
-    pub(super) host: Arc<str>,
-    pub(super) port: u16,
-}
-
-impl Node {
-    pub(super) fn new(host: &str, port: u16) -> Self {
-        Node {
-            host: host.into(),
-            port,
-        }
-    }
-}
-
-impl fmt::Display for Node {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.port)
-    }
-}
+pub(super) use crate::router::NodeAddr as Node;
 
 /// One connection to one node.
 pub(super) struct Conn {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use redis_harness::cluster::{ClusterTopology, SLOT_COUNT};
 use redis_harness::wait_until;
 use session_cluster::{Durability, DurabilityPolicy};
-use session_core::{SessionHandle, SessionStore};
+use session_core::{SessionHandle, SessionId, SessionStore};
 
 use crate::workload::{populate, print_errors, verify, Failure, Hot, Mix, Op, State, Workload};
 use crate::{connect, quantile, Timeouts, SERIAL};
@@ -38,14 +38,9 @@ async fn live_reshard_loses_nothing_and_surfaces_no_error() {
 }
 
 /// The same with the default durability settings, whose revocations wait for a replica on a
-/// pooled cluster connection of their own, opened by a client of its own. That client now
-/// retries a `TRYAGAIN` as the store's does (it used to wait 1.28 s, past the response
-/// timeout); it passed 3 runs of 3 since. One way a delete can still fail during the move:
-/// opening another pooled connection, which connects to every node, may take longer than its
-/// bound on a busy machine ("no connection for a replicated write could be opened in time"),
-/// so it stays out of the default run.
+/// connection of their own to the slot's node (see `durable`), following the move's `ASK`
+/// and `MOVED` there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "opening a pooled connection for a replicated delete can time out on a busy machine (see the doc comment)"]
 async fn live_reshard_with_replicated_revocations() {
     let _one_at_a_time = SERIAL.lock().await;
     run(DurabilityPolicy::default()).await;
@@ -60,7 +55,11 @@ async fn run(durability: DurabilityPolicy) {
     };
     let store = connect(&cluster, timeouts, durability).await;
     let primaries = cluster.primaries();
-    let (from, to) = (primaries[0], primaries[1]);
+    // From the primary serving the highest slots to the one serving the lowest: against the
+    // order a walk over the nodes would take (lowest slots first), so slots move from a node
+    // such a walk has not reached to one it has passed, and a walk that trusted each node's
+    // own `SCAN` would miss their sessions.
+    let (from, to) = (primaries[primaries.len() - 1], primaries[0]);
     let from_slots = cluster.slots_of(from);
     let third = from_slots.len() / 3;
     // redis-cli moves the source's lowest slots first.
@@ -72,6 +71,8 @@ async fn run(durability: DurabilityPolicy) {
     let mut idle = populate(&store, IDLE_SESSIONS, TASKS, None).await;
     let in_hot = populate(&store, HOT_SLOTS * PER_HOT_SLOT, TASKS, Some(&hot)).await;
     idle.sessions.extend(in_hot.sessions);
+    let untouched: Arc<HashSet<SessionHandle>> =
+        Arc::new(idle.sessions.iter().map(|s| s.id.handle()).collect());
 
     // Many live sessions per task, rarely deleted, so most keys in the moving slots stay there
     // through the move, written and loaded while their slot migrates.
@@ -91,11 +92,30 @@ async fn run(durability: DurabilityPolicy) {
     // it meets indexes whose slot just left (it asks their new owner).
     let counting = Arc::new(AtomicBool::new(true));
     let counter = tokio::spawn(count_while(store.clone(), counting.clone()));
+    // Whole iterations with `scan` back to back meanwhile: the sessions nobody touches live
+    // through every one of them, so each must yield all of them.
+    let scanner = tokio::spawn(scan_while(
+        store.clone(),
+        counting.clone(),
+        untouched.clone(),
+    ));
+    // And bursts of 128 concurrent loads of those sessions: the `redis` crate's cluster
+    // client stopped answering for good under bursts like these while slots moved (its
+    // slot-map rebuild never finished); the store now routes requests itself.
+    let burst_ids: Vec<SessionId> = idle
+        .sessions
+        .iter()
+        .take(BURST)
+        .map(|s| s.id.clone())
+        .collect();
+    let burster = tokio::spawn(burst_while(store.clone(), counting.clone(), burst_ids));
     let started = Instant::now();
     let moved = cluster.reshard(from, to, third);
     let ended = Instant::now();
     counting.store(false, Ordering::Relaxed);
     let (counts_ok, count_errors) = counter.await.expect("the counting task");
+    let scans = scanner.await.expect("the scanning task");
+    let bursts = burster.await.expect("the burst task");
     let after = workload.acked() + TASKS as u64 * 50;
     assert!(wait_until(PHASE, || workload.acked() >= after));
     let mut logs = workload.stop().await;
@@ -155,6 +175,26 @@ async fn run(durability: DurabilityPolicy) {
         count_errors.len(),
         count_errors.first()
     );
+    eprintln!(
+        "reshard: scan during the move: {} whole iterations ({} pages), {} missed some of the \
+         {} untouched sessions (at most {} in one), {} failed {:?}",
+        scans.passes,
+        scans.pages,
+        scans.incomplete,
+        untouched.len(),
+        scans.most_missed,
+        scans.errors.len(),
+        scans.errors.first()
+    );
+
+    eprintln!(
+        "reshard: bursts of {BURST} concurrent loads during the move: {} bursts, {} loads \
+         missed a session, {} failed {:?}",
+        bursts.bursts,
+        bursts.missing,
+        bursts.errors.len(),
+        bursts.errors.first()
+    );
 
     let verdict = verify(&store, &mut logs).await;
     eprintln!("reshard: {verdict:?}");
@@ -206,6 +246,26 @@ async fn run(durability: DurabilityPolicy) {
         "count() failed during the move: {:?}",
         count_errors.first()
     );
+    assert!(scans.passes > 0, "no scan completed during the move");
+    assert!(
+        scans.errors.is_empty(),
+        "scan failed during the move: {:?}",
+        scans.errors.first()
+    );
+    assert_eq!(
+        scans.incomplete, 0,
+        "iterations during the move missed sessions that lived through them"
+    );
+    assert!(
+        bursts.bursts > 0,
+        "no burst of loads completed during the move"
+    );
+    assert_eq!(
+        (bursts.missing, bursts.errors.len()),
+        (0, 0),
+        "loads in bursts during the move: sessions missed, errors ({:?})",
+        bursts.errors.first()
+    );
     let missing = live.difference(&scanned).count();
     assert_eq!(missing, 0, "live sessions scan did not yield");
     assert!(
@@ -227,6 +287,88 @@ async fn count_while(
         }
     }
     (ok, errors)
+}
+
+/// What whole `scan` iterations run during the move showed.
+#[derive(Debug, Default)]
+struct Scans {
+    passes: u64,
+    pages: u64,
+    /// Iterations that missed at least one of the untouched sessions.
+    incomplete: u64,
+    most_missed: usize,
+    errors: Vec<String>,
+}
+
+/// Whole iterations with `scan` while `go` stays true, each checked for `untouched`.
+async fn scan_while(
+    store: session_cluster::ClusterStore,
+    go: Arc<AtomicBool>,
+    untouched: Arc<HashSet<SessionHandle>>,
+) -> Scans {
+    let mut out = Scans::default();
+    while go.load(Ordering::Relaxed) {
+        let mut seen = HashSet::new();
+        let mut cursor = None;
+        let complete = loop {
+            match store.scan(cursor, 200).await {
+                Ok(page) => {
+                    out.pages += 1;
+                    seen.extend(page.sessions.into_iter().map(|r| r.handle));
+                    match page.next {
+                        Some(next) => cursor = Some(next),
+                        None => break true,
+                    }
+                }
+                Err(e) => {
+                    out.errors.push(e.to_string());
+                    break false;
+                }
+            }
+        };
+        if complete {
+            out.passes += 1;
+            let missed = untouched.difference(&seen).count();
+            if missed > 0 {
+                out.incomplete += 1;
+                out.most_missed = out.most_missed.max(missed);
+            }
+        }
+    }
+    out
+}
+
+/// Concurrent loads per burst.
+const BURST: usize = 128;
+
+/// What the bursts of loads showed.
+#[derive(Debug, Default)]
+struct Bursts {
+    bursts: u64,
+    /// Loads that found no session.
+    missing: u64,
+    errors: Vec<String>,
+}
+
+/// Concurrent loads of `ids` (untouched sessions), burst after burst, while `go` stays true.
+async fn burst_while(
+    store: session_cluster::ClusterStore,
+    go: Arc<AtomicBool>,
+    ids: Vec<SessionId>,
+) -> Bursts {
+    let mut out = Bursts::default();
+    while go.load(Ordering::Relaxed) {
+        let loads = ids.iter().map(|id| store.load(id));
+        for result in futures::future::join_all(loads).await {
+            match result {
+                Ok(Some(_)) => {}
+                Ok(None) => out.missing += 1,
+                Err(e) => out.errors.push(e.to_string()),
+            }
+        }
+        out.bursts += 1;
+    }
+    out
 }
 
 /// The cluster's redirections and refusals the nodes replied with so far, summed over nodes
