@@ -149,20 +149,7 @@ struct Connections {
 
 /// `used_cpu_sys + used_cpu_user` of one server, in seconds.
 async fn cpu_seconds(mut con: MultiplexedConnection) -> f64 {
-    let info: String = redis::cmd("INFO")
-        .arg("cpu")
-        .query_async(&mut con)
-        .await
-        .expect("INFO cpu");
-    ["used_cpu_sys:", "used_cpu_user:"]
-        .iter()
-        .map(|field| {
-            info.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .expect("used_cpu_sys and used_cpu_user in INFO cpu")
-        })
-        .sum()
+    crate::redis::cpu_seconds(&mut con).await
 }
 
 impl Connections {

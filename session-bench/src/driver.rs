@@ -19,6 +19,7 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 type Window = Arc<dyn Fn(usize, Duration) -> BoxFuture<Sample> + Send + Sync>;
 type Hook = Arc<dyn Fn() -> BoxFuture<()> + Send + Sync>;
+type Probe = Arc<dyn Fn() -> BoxFuture<f64> + Send + Sync>;
 
 /// How long to measure: per contender and cell, one warm-up window then `rounds` windows.
 #[derive(Debug, Clone, Copy)]
@@ -121,6 +122,7 @@ pub struct Contender {
     run: Window,
     before_window: Option<Hook>,
     after_window: Option<Hook>,
+    server_cpu: Option<Probe>,
 }
 
 impl std::fmt::Debug for Contender {
@@ -145,7 +147,19 @@ impl Contender {
             run: Arc::new(move |tasks, duration| Box::pin(window(op.clone(), tasks, duration))),
             before_window: None,
             after_window: None,
+            server_cpu: None,
         }
+    }
+
+    /// Reads the server's CPU seconds so far with `probe` (e.g. `INFO cpu`) right before and
+    /// after every measured window, so the cell reports the server's CPU time per operation
+    /// ([`Figures::server_us_per_op`]).
+    pub fn server_cpu<P>(mut self, probe: P) -> Self
+    where
+        P: Fn() -> BoxFuture<f64> + Send + Sync + 'static,
+    {
+        self.server_cpu = Some(Arc::new(probe));
+        self
     }
 
     /// Runs `hook` before every window, outside the measurement (e.g. reading the servers'
@@ -168,15 +182,24 @@ impl Contender {
         self
     }
 
-    async fn run(&self, tasks: usize, duration: Duration) -> Sample {
+    /// One window, and the server's CPU seconds during it when there is a probe.
+    async fn run(&self, tasks: usize, duration: Duration) -> (Sample, Option<f64>) {
         if let Some(hook) = &self.before_window {
             hook().await;
         }
+        let before = match &self.server_cpu {
+            Some(probe) => Some(probe().await),
+            None => None,
+        };
         let sample = (self.run)(tasks, duration).await;
+        let cpu = match (&self.server_cpu, before) {
+            (Some(probe), Some(before)) => Some(probe().await - before),
+            _ => None,
+        };
         if let Some(hook) = &self.after_window {
             hook().await;
         }
-        sample
+        (sample, cpu)
     }
 }
 
@@ -193,6 +216,25 @@ pub struct Figures {
     pub p50_ns: u64,
     /// 99th percentile latency (ns), all rounds merged.
     pub p99_ns: u64,
+    /// Operations per second in each round, in round order (for ratios to any contender).
+    pub rates: Vec<f64>,
+    /// The server's CPU µs per operation over all rounds, for a contender with a
+    /// [`server_cpu`](Contender::server_cpu) probe.
+    pub server_us_per_op: Option<f64>,
+}
+
+impl Figures {
+    /// Median over rounds of (this contender's ops/s ÷ `base`'s in the same round), as
+    /// [`ratio`](Self::ratio) is to the cell's baseline.
+    pub fn ratio_to(&self, base: &Figures) -> f64 {
+        let ratios: Vec<f64> = self
+            .rates
+            .iter()
+            .zip(&base.rates)
+            .map(|(mine, base)| mine / base)
+            .collect();
+        median(&ratios)
+    }
 }
 
 /// Measures every contender at `tasks` tasks; `contenders[0]` is the baseline the ratios
@@ -204,34 +246,43 @@ pub async fn cell(contenders: &[Contender], tasks: usize, plan: Plan) -> Vec<Fig
     let n = contenders.len();
     let mut rates = vec![Vec::new(); n];
     let mut latency: Vec<Histogram<u64>> = (0..n).map(|_| histogram()).collect();
+    // Server CPU seconds and operations over the measured windows, per contender.
+    let mut cpu = vec![(0.0, 0u64); n];
     for round in 0..plan.rounds.max(1) {
         for k in 0..n {
             let which = (round + k) % n;
-            let sample = contenders[which].run(tasks, plan.window).await;
+            let (sample, seconds) = contenders[which].run(tasks, plan.window).await;
             rates[which].push(sample.rate());
             latency[which]
                 .add(&sample.latency)
                 .expect("same histogram bounds");
+            if let Some(seconds) = seconds {
+                cpu[which].0 += seconds;
+                cpu[which].1 += sample.ops;
+            }
         }
     }
-    contenders
+    let mut figures: Vec<Figures> = contenders
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            let ratios: Vec<f64> = rates[i]
-                .iter()
-                .zip(&rates[0])
-                .map(|(mine, base)| mine / base)
-                .collect();
-            Figures {
-                name: c.name,
-                ops_per_sec: median(&rates[i]),
-                ratio: median(&ratios),
-                p50_ns: latency[i].value_at_quantile(0.50),
-                p99_ns: latency[i].value_at_quantile(0.99),
-            }
+        .map(|(i, c)| Figures {
+            name: c.name,
+            ops_per_sec: median(&rates[i]),
+            ratio: 0.0,
+            p50_ns: latency[i].value_at_quantile(0.50),
+            p99_ns: latency[i].value_at_quantile(0.99),
+            rates: std::mem::take(&mut rates[i]),
+            server_us_per_op: c
+                .server_cpu
+                .is_some()
+                .then(|| cpu[i].0 * 1e6 / cpu[i].1.max(1) as f64),
         })
-        .collect()
+        .collect();
+    let base = figures[0].clone();
+    for f in &mut figures {
+        f.ratio = f.ratio_to(&base);
+    }
+    figures
 }
 
 /// The median (mean of the middle two for an even count); 0 for none.

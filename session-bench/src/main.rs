@@ -211,12 +211,16 @@ fn tables(args: &Args, machine: &mut Machine, started: Instant) -> Vec<(&'static
         sections.push((
             "redis",
             format!(
-                "{}.\n\n{}\nServer time per command over the whole table (`INFO commandstats`; \
-                 GET and SET count every store's, including those our scripts run; EVALSHA is \
+                "{}.\n\n{}\nLoad against both raw baselines (ratios: medians of the per-round \
+                 ratios), and the server's CPU time per load (`INFO cpu` before and after every \
+                 measured window):\n\n{}\nServer time per command over the whole table \
+                 (`INFO commandstats`; GET and SET count every store's, including those our scripts run; EVALSHA is \
                  our writes alone (`ActixStore`'s included), the commands inside them included; \
-                 ZADD, PTTL and PEXPIRE run only inside our scripts):\n\n{stats}",
+                 ZADD and PEXPIRE run only inside our scripts, PTTL and ZSCORE in our loads \
+                 and inside our scripts):\n\n{stats}",
                 plan_text(settings.redis),
-                report::cells_table(&rows, "raw")
+                report::cells_table(&rows, "raw"),
+                report::load_table(&rows)
             ),
         ));
     }

@@ -303,9 +303,28 @@ pub async fn scan_keys(con: &mut ConnectionManager, pattern: &str) -> Vec<String
     }
 }
 
+/// The server's CPU seconds so far (`used_cpu_sys + used_cpu_user` from `INFO cpu`).
+pub async fn cpu_seconds(con: &mut impl redis::aio::ConnectionLike) -> f64 {
+    let info: String = redis::cmd("INFO")
+        .arg("cpu")
+        .query_async(con)
+        .await
+        .expect("INFO cpu");
+    ["used_cpu_sys:", "used_cpu_user:"]
+        .iter()
+        .map(|field| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .expect("used_cpu_sys and used_cpu_user in INFO cpu")
+        })
+        .sum()
+}
+
 /// Server-side time per call of the commands the stores send, from `INFO commandstats`
 /// over the whole table: GET and SET are every store's together (the calls inside our
-/// scripts included), EVALSHA is ours alone (our writes are scripts; our load is a plain GET).
+/// scripts included), EVALSHA is ours alone (our writes are scripts; our load is a pipelined
+/// `GET`, `PTTL` and `ZSCORE`).
 async fn command_stats(con: &mut ConnectionManager) -> String {
     let info: String = redis::cmd("INFO")
         .arg("commandstats")
@@ -313,8 +332,9 @@ async fn command_stats(con: &mut ConnectionManager) -> String {
         .await
         .expect("INFO commandstats");
     let mut out = String::from("| command | calls | server µs per call |\n|---|---:|---:|\n");
-    // ZADD, PTTL and PEXPIRE are sent only by our scripts (the index upkeep).
-    for name in ["get", "set", "evalsha", "zadd", "pttl", "pexpire"] {
+    // ZADD and PEXPIRE are sent only by our scripts (the index upkeep); PTTL and ZSCORE by
+    // our loads (ours and `ActixStore`'s) and inside our scripts.
+    for name in ["get", "set", "evalsha", "zadd", "pttl", "zscore", "pexpire"] {
         let Some(line) = info
             .lines()
             .find_map(|l| l.strip_prefix(&format!("cmdstat_{name}:")))

@@ -2,7 +2,7 @@
 //!
 //! | op | ours | tower-sessions-redis-store | actix-session | ActixStore over ours | raw redis-rs |
 //! |---|---|---|---|---|---|
-//! | load | `SessionStore::load` | `load` | `load` | `load` (our `load`, values re-encoded to JSON text) | `GET` |
+//! | load | `SessionStore::load` (`GET`, `PTTL`, `ZSCORE` pipelined) | `load` | `load` | `load` (our `load`, values re-encoded to JSON text) | `GET`; `GET` + `serde_json::from_slice::<Map<String, Value>>` ("raw GET+decode") |
 //! | save | `SessionStoreExt::set(id, data)` | `save(&record)` (`SET … XX EXAT`) | `update` (`SET … XX EX`) | `update` (values decoded, one `PutMode::IfLive` put: one `EVALSHA`) | `SET … EX` |
 //! | create | `SessionStoreExt::create(data)` | `create(&mut record)` (`SET … NX EXAT`) | `save` (`SET … NX EX`) | not measured | `SET … NX EX` |
 //!
@@ -14,11 +14,14 @@
 //! Our `set` writes the whole data like the others' saves do and, like every write of ours,
 //! keeps the expiry and per-user indexes (one `EVALSHA`); it does not check a version (a
 //! `save` of a loaded session would, at the cost of a load first). The raw baselines send
-//! pre-encoded JSON: they are the floor, with no encoding and no parsing.
+//! pre-encoded JSON: they are the floor, with no encoding and no parsing, except "raw
+//! GET+decode", which parses the bytes into the `serde_json::Map` a load hands back (the
+//! bare payload, without our metadata member): the same work as a load, without the store.
 
 use std::sync::Arc;
 
 use actix_session::storage::{SessionKey, SessionStore as _};
+use serde_json::{Map, Value};
 use session_core::{SessionId, SessionStore as _, SessionStoreExt as _};
 use tower_sessions_core_014::SessionStore as _;
 
@@ -36,9 +39,30 @@ fn actix_key(key: &str) -> SessionKey {
     SessionKey::try_from(key.to_owned()).expect("actix accepts its own keys")
 }
 
-/// `load` / `GET`.
+/// The name of raw `GET` plus a decode of the bytes into a `serde_json::Map` in the tables:
+/// the same work as a load, without the store (the load goals' baseline).
+pub const RAW_GET_DECODE: &str = "raw GET+decode";
+
+/// Reads the CPU seconds of the server `s` runs on, for [`Contender::server_cpu`].
+fn server_cpu(s: &Arc<Stores>) -> impl Fn() -> BoxFuture<f64> + Send + Sync + 'static {
+    let s = s.clone();
+    move || {
+        let mut con = s.raw.clone();
+        Box::pin(async move { crate::redis::cpu_seconds(&mut con).await })
+    }
+}
+
+/// `load` / `GET`. Raw `GET`, raw `GET`+decode and ours also report the server's CPU per
+/// operation.
 pub fn load(s: &Arc<Stores>) -> Vec<Contender> {
-    let (a, b, c, d, e) = (s.clone(), s.clone(), s.clone(), s.clone(), s.clone());
+    let (a, b, c, d, e, f) = (
+        s.clone(),
+        s.clone(),
+        s.clone(),
+        s.clone(),
+        s.clone(),
+        s.clone(),
+    );
     vec![
         Contender::new("raw GET", move |t, i| {
             let mut con = a.raw.clone();
@@ -51,14 +75,31 @@ pub fn load(s: &Arc<Stores>) -> Vec<Contender> {
                     .unwrap();
                 assert!(v.is_some());
             }
-        }),
+        })
+        .server_cpu(server_cpu(s)),
+        Contender::new(RAW_GET_DECODE, move |t, i| {
+            let mut con = f.raw.clone();
+            let key = f.raw_keys[slot(t, i, PER_TASK)].clone();
+            async move {
+                let v: Option<Vec<u8>> = redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut con)
+                    .await
+                    .unwrap();
+                let data: Map<String, Value> =
+                    serde_json::from_slice(&v.expect("raw key present")).unwrap();
+                assert!(!std::hint::black_box(data).is_empty());
+            }
+        })
+        .server_cpu(server_cpu(s)),
         Contender::new("ours", move |t, i| {
             let s = b.clone();
             async move {
                 let id = &s.ours_ids[slot(t, i, PER_TASK)];
                 assert!(s.ours.load(id).await.unwrap().is_some());
             }
-        }),
+        })
+        .server_cpu(server_cpu(s)),
         Contender::new("tower-sessions-redis-store", move |t, i| {
             let s = c.clone();
             async move {

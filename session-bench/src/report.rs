@@ -35,6 +35,9 @@ impl CellRow {
                 latency(f.p50_ns),
                 latency(f.p99_ns)
             );
+            if let Some(us) = f.server_us_per_op {
+                let _ = write!(line, " [server {us:.2} µs/op]");
+            }
         }
         line
     }
@@ -103,6 +106,46 @@ pub fn cells_table(rows: &[CellRow], baseline_is: &str) -> String {
                 latency(f.p99_ns)
             );
         }
+    }
+    out
+}
+
+/// The load cells against both raw baselines, with the server's CPU time per operation
+/// (`INFO cpu` before and after each measured window, divided by the window's operations).
+pub fn load_table(rows: &[CellRow]) -> String {
+    use crate::redis_ops::RAW_GET_DECODE;
+
+    let mut out = format!(
+        "| tasks | ops/s raw GET | ops/s {RAW_GET_DECODE} | ops/s ours | ours × raw GET | ours × {RAW_GET_DECODE} | server CPU µs/op raw GET | {RAW_GET_DECODE} | ours | ours ÷ raw GET |\n"
+    );
+    out.push_str("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let cpu = |f: &Figures| {
+        f.server_us_per_op
+            .map_or("?".into(), |us| format!("{us:.2}"))
+    };
+    for row in rows.iter().filter(|r| r.op == "load") {
+        let (Some(raw), Some(decode), Some(ours)) =
+            (row.of("raw GET"), row.of(RAW_GET_DECODE), row.of("ours"))
+        else {
+            continue;
+        };
+        let cpu_ratio = match (ours.server_us_per_op, raw.server_us_per_op) {
+            (Some(o), Some(r)) if r > 0.0 => format!("{:.2}", o / r),
+            _ => "?".into(),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.2} | {:.2} | {} | {} | {} | {cpu_ratio} |",
+            row.tasks,
+            ops(raw.ops_per_sec),
+            ops(decode.ops_per_sec),
+            ops(ours.ops_per_sec),
+            ours.ratio_to(raw),
+            ours.ratio_to(decode),
+            cpu(raw),
+            cpu(decode),
+            cpu(ours),
+        );
     }
     out
 }
