@@ -25,8 +25,13 @@ pub(crate) fn span(backend: &'static str, op: &'static str, id: Option<&SessionI
 
 /// Records how the operation ended.
 pub(crate) fn finish<T>(span: &Span, result: &Result<T>, round_trips: u32) {
-    span.record("round_trips", round_trips);
-    span.record("outcome", outcome(result));
+    // A span no subscriber wanted records nothing, but each `record` would still look its
+    // field up by name (and, with tracing's `log` feature, ask the logger): about 2 % of a
+    // load's client CPU.
+    if !span.is_disabled() {
+        span.record("round_trips", round_trips);
+        span.record("outcome", outcome(result));
+    }
     if let Err(err @ Error::Corrupt { .. }) = result {
         // Error's Display shows only the fingerprint and the reason.
         tracing::warn!(parent: span, error = %err, "corrupt session record");

@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 use session_core::{Lifetime, SessionData, Timestamp, Version, RESERVED_KEY};
 use sha1::{Digest, Sha1};
 
+mod compact;
 mod probe;
 mod visit;
 
@@ -147,9 +148,12 @@ impl std::error::Error for DecodeError {
 /// # Ok::<(), session_redis::codec::DecodeError>(())
 /// ```
 pub fn decode(bytes: &[u8]) -> Result<Stored, DecodeError> {
-    // Sessions are read far more often than they are corrupt: try the one-pass decoder, and
-    // let the full one below judge (and name the fault of) whatever it gives up on.
-    visit::decode_one_pass(bytes).map_or_else(|| decode_full(bytes), Ok)
+    // Sessions are read far more often than they are corrupt: try the compact form this
+    // library writes, then the one-pass decoder (any spacing, legacy fields, foreign values),
+    // and let the full one below judge (and name the fault of) whatever both give up on.
+    compact::decode_compact(bytes)
+        .or_else(|| visit::decode_one_pass(bytes))
+        .map_or_else(|| decode_full(bytes), Ok)
 }
 
 /// Decodes through a `Value`: slower, but it tells every kind of bad value apart.
@@ -428,8 +432,14 @@ mod tests {
             &meta(),
             &json!({"user": {"sub": "u"}}).as_object().unwrap().clone(),
         );
-        let cases: [&[u8]; 12] = [
+        let cases: [&[u8]; 18] = [
             &ours,
+            br#"{"__session__":{"c":1,"t":2,"a":0,"w":5,"u":"ab"},"x":1,"y":2,"x":3}"#,
+            br#"{"__session__":{"c":1,"t":2,"a":0,"w":5,"u":""},"__session__":{}}"#,
+            br#"{"__session__":{"c":1,"t":2,"a":0,"w":5,"u":""},"__session__":1}"#,
+            br#"{"__session__":{"c":1,"t":2,"a":0,"w":5,"u":""},}"#,
+            br#"{"__session__":{"c":1,"t":2,"a":0,"w":5,"u":""}} "#,
+            br#"{"__session__":{"c":1,"t":2,"a":0,"w":5,"u":""},"x":} "#,
             br#"{"__session__": {"c": 1, "t": 2, "e": 3, "a": 4, "w": 5, "u": "ab"}, "x": 1}"#,
             br#"{"__session__":{"c":1,"t":2,"e":3,"a":0,"w":5,"u":""}}"#,
             br#"{"user": {"sub": "u"}, "created": 1.5}"#,
@@ -447,11 +457,14 @@ mod tests {
             if let Some(fast) = visit::decode_one_pass(bytes) {
                 assert_eq!(Ok(fast), full, "{}", String::from_utf8_lossy(bytes));
             }
+            if let Some(fast) = compact::decode_compact(bytes) {
+                assert_eq!(Ok(fast), full, "{}", String::from_utf8_lossy(bytes));
+            }
             assert_eq!(decode(bytes).map_err(|e| e.reason()), full);
         }
         assert!(
-            visit::decode_one_pass(&ours).is_some(),
-            "the compact form takes the fast path"
+            visit::decode_one_pass(&ours).is_some() && compact::decode_compact(&ours).is_some(),
+            "the compact form takes the fast paths"
         );
     }
 
