@@ -506,12 +506,12 @@ mod tests {
         // After a write: keys whose TTL came out under PIN_MS are pinned, others left alone.
         let mut written = redis::pipe();
         written.add_command(set(key("short"), Some(1_500)));
-        written.add_command(set(key("long"), Some(5_000)));
+        written.add_command(set(key("long"), Some(PIN_MS + 3_000)));
         written.query_async::<()>(&mut con).await.unwrap();
         let keys = [key("short"), key("long"), key("missing")];
         assert_eq!(shift.pin_short(&keys).await, 1);
         assert_eq!(pttl(&mut con, &key("short")).await, -1);
-        assert_ttl(&mut con, &key("long"), 5_000).await;
+        assert_ttl(&mut con, &key("long"), PIN_MS + 3_000).await;
         assert_eq!(pttl(&mut con, &key("missing")).await, -2);
     }
 }
