@@ -72,7 +72,8 @@ enum Target {
 
 /// Sends a request bound for `dest` with `send(node, asking)` until it answers without a
 /// redirection or refusal, following them as the [module](self) docs say. For
-/// [`Dest::AllPrimaries`], every primary must answer; the first answer is the reply.
+/// [`Dest::AllPrimaries`], every primary is asked and the first answer is the reply (an error
+/// only when none answered).
 pub(crate) async fn follow<T, F, Fut>(
     router: &Arc<Router>,
     policy: Follow,
@@ -90,20 +91,21 @@ where
             Target::Node { node, asking } => send(node.clone(), *asking).await,
             Target::Routed => match router.resolve(&dest) {
                 Some(nodes) if !nodes.is_empty() => {
+                    // Every node is asked; one answer is enough. (Only `SCRIPT LOAD` goes to
+                    // every primary: the one that asked for the script must have it, and a
+                    // primary that is down must not fail the writes to the others.)
+                    let asks: Vec<Fut> = nodes.into_iter().map(|n| send(n, false)).collect();
                     let mut first = None;
                     let mut failed = None;
-                    for node in nodes {
-                        match send(node, false).await {
+                    for answer in futures::future::join_all(asks).await {
+                        match answer {
                             Ok(v) => first = first.or(Some(v)),
-                            Err(e) => {
-                                failed = Some(e);
-                                break;
-                            }
+                            Err(e) => failed = failed.or(Some(e)),
                         }
                     }
-                    match (failed, first) {
-                        (Some(e), _) => Err(e),
-                        (None, Some(v)) => Ok(v),
+                    match (first, failed) {
+                        (Some(v), _) => Ok(v),
+                        (None, Some(e)) => Err(e),
                         (None, None) => Err(no_owner()),
                     }
                 }
