@@ -35,6 +35,8 @@ use redis::aio::ConnectionLike;
 use redis::{Arg, Cmd, Pipeline, RedisError, RedisResult, Value};
 use session_core::{parse_var, Error, Result};
 
+use crate::command::{first_key, simple_args};
+
 /// Default `WAIT` timeout of replicated writes (`REDIS_WAIT_TIMEOUT_MS`).
 pub const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_millis(250);
 
@@ -435,39 +437,6 @@ impl Classifier {
             .filter(|cmd| self.command(cmd) != Class::Other)
             .find_map(first_key)
     }
-}
-
-/// A command's arguments as bytes (a cursor argument as empty).
-fn simple_args(cmd: &Cmd) -> impl Iterator<Item = &[u8]> {
-    cmd.args_iter().map(|a| match a {
-        Arg::Simple(bytes) => bytes,
-        _ => &[][..],
-    })
-}
-
-/// A command's first key: the argument after the name, or for `EVAL`/`EVALSHA`/`FCALL` the
-/// first after the key count (none when the count is 0).
-fn first_key(cmd: &Cmd) -> Option<&[u8]> {
-    let mut args = simple_args(cmd);
-    let name = args.next()?;
-    let scripted = [
-        "EVAL",
-        "EVALSHA",
-        "FCALL",
-        "EVAL_RO",
-        "EVALSHA_RO",
-        "FCALL_RO",
-    ]
-    .iter()
-    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()));
-    if scripted {
-        let _script = args.next()?;
-        let count: usize = std::str::from_utf8(args.next()?).ok()?.parse().ok()?;
-        if count == 0 {
-            return None;
-        }
-    }
-    args.next()
 }
 
 /// The body of a `SCRIPT LOAD`, if `cmd` is one.

@@ -44,6 +44,7 @@
 #![deny(missing_docs)]
 
 pub mod codec;
+pub mod command;
 pub mod config;
 pub mod durability;
 pub mod error;

@@ -4,7 +4,8 @@
 //! The `redis` crate knows this table but keeps it to its own cluster client; this one
 //! covers the commands a session store sends and errs towards "first argument is a key".
 
-use redis::{Arg, Cmd, Pipeline};
+use redis::{Cmd, Pipeline};
+use session_redis::command::{first_key, simple_args};
 use session_redis::keys::key_slot;
 
 use super::NodeAddr;
@@ -57,33 +58,19 @@ const KEYLESS: &[&str] = &[
 
 /// Where `cmd` goes.
 pub(crate) fn dest_of(cmd: &Cmd) -> Dest {
-    let mut args = cmd.args_iter().map(|a| match a {
-        Arg::Simple(bytes) => bytes,
-        _ => &b""[..],
-    });
+    let mut args = simple_args(cmd);
     let Some(name) = args.next() else {
         return Dest::Any;
     };
     let name = String::from_utf8_lossy(name).to_ascii_uppercase();
     let key = match name.as_str() {
         "SCRIPT" => return Dest::AllPrimaries,
-        "EVAL" | "EVALSHA" | "EVAL_RO" | "EVALSHA_RO" | "FCALL" | "FCALL_RO" => {
-            let _script = args.next();
-            let numkeys = args
-                .next()
-                .and_then(|n| std::str::from_utf8(n).ok()?.parse::<u64>().ok())
-                .unwrap_or(0);
-            if numkeys == 0 {
-                return Dest::Any;
-            }
-            args.next()
-        }
         "MEMORY" | "OBJECT" | "XINFO" => {
             let _sub = args.next();
             args.next()
         }
         other if KEYLESS.contains(&other) => return Dest::Any,
-        _ => args.next(),
+        _ => first_key(cmd),
     };
     key.map_or(Dest::Any, |k| Dest::Slot(key_slot(k)))
 }

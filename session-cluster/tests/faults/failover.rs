@@ -8,24 +8,8 @@ use redis_harness::cluster::{ClusterTopology, SLOT_COUNT};
 use redis_harness::wait_until;
 use session_cluster::{Durability, DurabilityPolicy, DEFAULT_WAIT_TIMEOUT};
 
-use crate::workload::{print_errors, verify, Failure, Mix, Op, Verdict, Workload};
-use crate::{connect, quantile, Timeouts, SERIAL};
-
-const TASKS: usize = 16;
-/// Each task does at most one operation per period.
-const PERIOD: Duration = Duration::from_millis(10);
-const MIX: Mix = Mix {
-    active: 8,
-    load: 20,
-    delete: 10,
-    hot: None,
-};
-const TIMEOUTS: Timeouts = Timeouts {
-    connect: Duration::from_millis(500),
-    response: Duration::from_millis(1000),
-};
-/// How long each phase may take to show what it waits for.
-const PHASE: Duration = Duration::from_secs(30);
+use crate::workload::{print_errors, verify, Failure, Op, Verdict, Workload};
+use crate::{connect, quantile, PERIOD, PHASE, SERIAL, STEADY, TASKS, TIMEOUTS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_primary_fails_over_async() {
@@ -97,7 +81,7 @@ async fn run(durability: Durability) -> Run {
         on_victim[usize::from(s)] = true;
     }
 
-    let workload = Workload::start(&store, TASKS, PERIOD, MIX);
+    let workload = Workload::start(&store, TASKS, PERIOD, STEADY);
     let warm = TASKS as u64 * 50;
     assert!(
         wait_until(PHASE, || workload.acked() >= warm),

@@ -26,10 +26,37 @@ mod workload;
 use std::time::Duration;
 
 use redis_harness::cluster::ClusterTopology;
-use session_cluster::{ClusterConfig, ClusterStore, DurabilityPolicy, NotReplicated, Saturated};
+use session_cluster::{
+    ClusterConfig, ClusterStore, Durability, DurabilityPolicy, NotReplicated, Saturated,
+};
 use session_core::{Error, SessionConfig, SessionId};
 use session_redis::error::DeadlineExceeded;
 use session_redis::RedisConfig;
+use workload::Mix;
+
+/// Workload tasks in every case.
+const TASKS: usize = 16;
+/// Each task does at most one operation per period.
+const PERIOD: Duration = Duration::from_millis(10);
+/// How long each phase may take to show what it waits for.
+const PHASE: Duration = Duration::from_secs(30);
+/// The store's timeouts in every case.
+const TIMEOUTS: Timeouts = Timeouts {
+    connect: Duration::from_millis(500),
+    response: Duration::from_millis(1000),
+};
+/// Loads, writes and deletes of a steady workload (no slot favoured).
+const STEADY: Mix = Mix {
+    active: 8,
+    load: 20,
+    delete: 10,
+    hot: None,
+};
+/// Every write asynchronous, revocations too.
+const ALL_ASYNC: DurabilityPolicy = DurabilityPolicy {
+    save: Durability::Async,
+    revoke: Durability::Async,
+};
 
 /// One case at a time (see the module docs). A `tokio` mutex: it is held across awaits.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

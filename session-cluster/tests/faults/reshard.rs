@@ -8,14 +8,12 @@ use std::time::{Duration, Instant};
 
 use redis_harness::cluster::{ClusterTopology, SLOT_COUNT};
 use redis_harness::wait_until;
-use session_cluster::{Durability, DurabilityPolicy};
+use session_cluster::DurabilityPolicy;
 use session_core::{SessionHandle, SessionId, SessionStore};
 
 use crate::workload::{populate, print_errors, verify, Failure, Hot, Mix, Op, State, Workload};
-use crate::{connect, quantile, Timeouts, SERIAL};
+use crate::{connect, quantile, ALL_ASYNC, PERIOD, PHASE, SERIAL, TASKS, TIMEOUTS};
 
-const TASKS: usize = 16;
-const PERIOD: Duration = Duration::from_millis(10);
 /// Sessions written before the move and left alone during it, anywhere.
 const IDLE_SESSIONS: usize = 1000;
 /// Slots that get many sessions: among the first to move, each with many more keys than
@@ -25,16 +23,11 @@ const IDLE_SESSIONS: usize = 1000;
 const HOT_SLOTS: usize = 8;
 /// Idle sessions in each hot slot.
 const PER_HOT_SLOT: usize = 200;
-const PHASE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn live_reshard_loses_nothing_and_surfaces_no_error() {
     let _one_at_a_time = SERIAL.lock().await;
-    run(DurabilityPolicy {
-        save: Durability::Async,
-        revoke: Durability::Async,
-    })
-    .await;
+    run(ALL_ASYNC).await;
 }
 
 /// The same with the default durability settings, whose revocations wait for a replica on a
@@ -49,11 +42,7 @@ async fn live_reshard_with_replicated_revocations() {
 /// Reshards a third of one primary's slots under the workload, with writes at `durability`.
 async fn run(durability: DurabilityPolicy) {
     let cluster = ClusterTopology::start();
-    let timeouts = Timeouts {
-        connect: Duration::from_millis(500),
-        response: Duration::from_millis(1000),
-    };
-    let store = connect(&cluster, timeouts, durability).await;
+    let store = connect(&cluster, TIMEOUTS, durability).await;
     let primaries = cluster.primaries();
     // From the primary serving the highest slots to the one serving the lowest: against the
     // order a walk over the nodes would take (lowest slots first), so slots move from a node

@@ -6,34 +6,16 @@ use std::time::{Duration, Instant};
 
 use redis_harness::cluster::{ClusterSpec, ClusterTopology, SLOT_COUNT};
 use redis_harness::wait_until;
-use session_cluster::{Durability, DurabilityPolicy};
+use session_cluster::DurabilityPolicy;
 use session_core::SessionStore;
 
-use crate::workload::{print_errors, verify, Failure, Mix, Op, Workload};
-use crate::{connect, quantile, Timeouts, SERIAL};
-
-const TASKS: usize = 16;
-const PERIOD: Duration = Duration::from_millis(10);
-const MIX: Mix = Mix {
-    active: 8,
-    load: 20,
-    delete: 10,
-    hot: None,
-};
-const TIMEOUTS: Timeouts = Timeouts {
-    connect: Duration::from_millis(500),
-    response: Duration::from_millis(1000),
-};
-const PHASE: Duration = Duration::from_secs(30);
+use crate::workload::{print_errors, verify, Failure, Op, Workload};
+use crate::{connect, quantile, ALL_ASYNC, PERIOD, PHASE, SERIAL, STEADY, TASKS, TIMEOUTS};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_node_fails_its_slots_in_time_and_recovers() {
     let _one_at_a_time = SERIAL.lock().await;
-    run(DurabilityPolicy {
-        save: Durability::Async,
-        revoke: Durability::Async,
-    })
-    .await;
+    run(ALL_ASYNC).await;
 }
 
 /// The same with the default durability settings, whose revocations wait for a replica: each
@@ -64,7 +46,7 @@ async fn run(durability: DurabilityPolicy) {
         on_victim[usize::from(s)] = true;
     }
 
-    let workload = Workload::start(&store, TASKS, PERIOD, MIX);
+    let workload = Workload::start(&store, TASKS, PERIOD, STEADY);
     let warm = TASKS as u64 * 50;
     assert!(wait_until(PHASE, || workload.acked() >= warm));
 
