@@ -377,6 +377,13 @@ fn compare(src: &RawSession, dst: &RawSession, tolerance_ms: i64, now: u64) -> V
     let Some(src_bytes) = &src.value else {
         return Verdict::SourceGone;
     };
+    if dst
+        .value
+        .as_ref()
+        .is_some_and(|dst_bytes| spliced_copy(src_bytes, dst_bytes))
+    {
+        return compare_ttls(src, dst, tolerance_ms);
+    }
     let src_decoded = match codec::decode(src_bytes) {
         // Redis's TTL decides liveness (checked below); only an absolute expiry that has
         // passed ends a session whose key still exists.
@@ -419,11 +426,131 @@ fn compare(src: &RawSession, dst: &RawSession, tolerance_ms: i64, now: u64) -> V
             }
         }
     }
+    compare_ttls(src, dst, tolerance_ms)
+}
+
+/// Whether `dst` is `src`, a foreign value (a JSON object without our metadata), with a
+/// metadata member spliced in first as the copy writes it (`codec::with_meta`): byte for byte
+/// the source's members after a metadata member that decodes. The data is then the same
+/// without decoding either value; anything else takes the full comparison.
+fn spliced_copy(src: &[u8], dst: &[u8]) -> bool {
+    let Some(open) = src.iter().position(|&b| b == b'{') else {
+        return false;
+    };
+    let rest = &src[open + 1..];
+    let Some(head) = dst.strip_suffix(rest) else {
+        return false;
+    };
+    // `with_meta` puts a comma between the metadata and the members of a non-empty object.
+    let empty = rest
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_none_or(|&b| b == b'}');
+    let meta = if empty {
+        head
+    } else {
+        match head.strip_suffix(b",") {
+            Some(meta) => meta,
+            None => return false,
+        }
+    };
+    let mut member = Vec::with_capacity(meta.len() + 1);
+    member.extend_from_slice(meta);
+    member.push(b'}');
+    matches!(codec::decode(&member), Ok(Stored::Ours { data, .. }) if data.is_empty())
+        && matches!(codec::probe_foreign(src, &[]), Ok(Some(_)))
+}
+
+/// The TTL half of [`compare`], once the values agree.
+fn compare_ttls(src: &RawSession, dst: &RawSession, tolerance_ms: i64) -> Verdict {
     match (src.pttl_ms, dst.pttl_ms) {
         (-2, _) => Verdict::SourceGone,
         (-1, _) => Verdict::Same, // no TTL in the source: the copy got the default idle timeout
         (_, d) if d < 0 => Verdict::Differs("the target's copy has no TTL"),
         (s, d) if (s - d).abs() > tolerance_ms => Verdict::Differs("TTL differs"),
         _ => Verdict::Same,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use session_store::redis::codec::{with_meta, Meta};
+    use session_store::redis::keys::StorageId;
+    use session_store::{SessionId, Timestamp};
+
+    use super::*;
+
+    fn raw(value: &[u8], pttl_ms: i64) -> RawSession {
+        RawSession {
+            sid: StorageId::Token(SessionId::generate()),
+            value: Some(value.to_vec()),
+            pttl_ms,
+            read_at: Timestamp(0),
+        }
+    }
+
+    fn meta() -> Meta {
+        Meta {
+            created_at: Timestamp(1),
+            idle_timeout: Duration::from_secs(7200),
+            absolute_expires_at: None,
+            writes: 9,
+            user_hex: "6162".into(),
+        }
+    }
+
+    #[test]
+    fn a_spliced_copy_is_the_same_without_decoding() {
+        for src in [
+            &br#"{"user": {"sub": "a"}, "created": 1.5}"#[..],
+            br#" {"a":1}"#,
+            b"{}",
+            b"{ }",
+        ] {
+            let dst = with_meta(&meta(), src);
+            assert!(spliced_copy(src, &dst), "{}", String::from_utf8_lossy(src));
+            assert!(matches!(
+                compare(&raw(src, 5000), &raw(&dst, 4000), 2000, 0),
+                Verdict::Same
+            ));
+            // One byte of the data changed: the full comparison decides, and disagrees.
+            let mut changed = dst.clone();
+            let last = changed.len() - 2;
+            changed[last] ^= 1;
+            assert!(!spliced_copy(src, &changed));
+        }
+    }
+
+    #[test]
+    fn anything_else_takes_the_full_comparison() {
+        let src = br#"{"a":"x","b":2}"#;
+        let mut reordered = with_meta(&meta(), br#"{"b":2,"a":"x"}"#);
+        assert!(!spliced_copy(src, &reordered));
+        // Same data in another order: equal maps, as before.
+        assert!(matches!(
+            compare(&raw(src, 5000), &raw(&reordered, 5000), 2000, 0),
+            Verdict::Same
+        ));
+        reordered = with_meta(&meta(), br#"{"b":3,"a":"x"}"#);
+        assert!(matches!(
+            compare(&raw(src, 5000), &raw(&reordered, 5000), 2000, 0),
+            Verdict::Differs("data differs")
+        ));
+        // Metadata that is not ours, or a source that is not a foreign object.
+        assert!(!spliced_copy(
+            src,
+            br#"{"__session__":{"c":1},"a":"x","b":2}"#
+        ));
+        assert!(!spliced_copy(src, br#"{"x":1,"a":"x","b":2}"#));
+        let ours = with_meta(&meta(), src);
+        assert!(!spliced_copy(&ours, &with_meta(&meta(), &ours)));
+        assert!(!spliced_copy(br#"[{"a":"x","b":2}]"#, &ours));
+        // A TTL out of tolerance still fails.
+        assert!(matches!(
+            compare(&raw(src, 9000), &raw(&ours, 5000), 2000, 0),
+            Verdict::Differs("TTL differs")
+        ));
     }
 }
