@@ -5,7 +5,6 @@ mod bulk;
 mod call;
 mod import;
 mod maint;
-mod native;
 mod read;
 mod scan;
 mod shards;
