@@ -441,24 +441,16 @@ fn spliced_copy(src: &[u8], dst: &[u8]) -> bool {
     let Some(head) = dst.strip_suffix(rest) else {
         return false;
     };
-    // `with_meta` puts a comma between the metadata and the members of a non-empty object.
-    let empty = rest
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_none_or(|&b| b == b'}');
-    let meta = if empty {
-        head
-    } else {
-        match head.strip_suffix(b",") {
-            Some(meta) => meta,
-            None => return false,
-        }
-    };
-    let mut member = Vec::with_capacity(meta.len() + 1);
-    member.extend_from_slice(meta);
+    // The metadata member, then exactly what `with_meta` makes of it and the source.
+    let mut member = head.strip_suffix(b",").unwrap_or(head).to_vec();
     member.push(b'}');
-    matches!(codec::decode(&member), Ok(Stored::Ours { data, .. }) if data.is_empty())
-        && matches!(codec::probe_foreign(src, &[]), Ok(Some(_)))
+    match codec::decode(&member) {
+        Ok(Stored::Ours { meta, data }) if data.is_empty() => {
+            codec::with_meta(&meta, src) == dst
+                && matches!(codec::probe_foreign(src, &[]), Ok(Some(_)))
+        }
+        _ => false,
+    }
 }
 
 /// The TTL half of [`compare`], once the values agree.
