@@ -114,7 +114,7 @@ where
         };
         let err = match result {
             Ok(value) => return Ok(value),
-            Err(err) => err,
+            Err(err) => refusal_in_aborted(err),
         };
         tries += 1;
         // A timeout ends the request: what it sent may have run.
@@ -142,6 +142,24 @@ where
                 Target::Routed
             }
         };
+    }
+}
+
+/// A transaction the cluster turned away whole (`EXECABORT`, nothing in it ran) because its
+/// commands were redirected or refused while queued (`MOVED`, `ASK`, `TRYAGAIN`,
+/// `CLUSTERDOWN`): that refusal, so it is followed like a single command's. Any other error
+/// is returned as it is.
+fn refusal_in_aborted(err: RedisError) -> RedisError {
+    if err.kind() != ErrorKind::Server(redis::ServerErrorKind::ExecAbort) {
+        return err;
+    }
+    let first = err
+        .clone()
+        .into_server_errors()
+        .and_then(|errs| errs.first().map(|(_, e)| RedisError::from(e.clone())));
+    match first {
+        Some(refusal) if !matches!(refusal.retry_method(), RetryMethod::NoRetry) => refusal,
+        _ => err,
     }
 }
 

@@ -242,6 +242,77 @@ fn main() {
                 }
             })
         };
+        // A refresh's work as plain commands in one transaction, what a script-free refresh
+        // would send: read the metadata head, move the TTL and the expiry index entry.
+        let multi_refresh: Op = {
+            let (con, keys) = (raw.clone(), raw_keys.clone());
+            op(move |t, i| {
+                let (mut con, keys) = (con.clone(), keys.clone());
+                async move {
+                    let key = &keys[t][pick(i)];
+                    let (head, set): (Vec<u8>, i64) = redis::pipe()
+                        .atomic()
+                        .cmd("GETRANGE")
+                        .arg(key)
+                        .arg(0)
+                        .arg(511)
+                        .cmd("PEXPIRE")
+                        .arg(key)
+                        .arg(TTL_MS)
+                        .cmd("ZADD")
+                        .arg("bench:~exp")
+                        .arg(TTL_MS)
+                        .arg(key)
+                        .ignore()
+                        .query_async(&mut con)
+                        .await
+                        .unwrap();
+                    assert!(!head.is_empty() && set == 1);
+                }
+            })
+        };
+        // A create's work as plain commands, what the store's native create sends (expiry
+        // index and a user index of its own, as each bench session names its own user).
+        let multi_create: Op = {
+            let (con, payload) = (raw.clone(), payload.clone());
+            op(move |_, _| {
+                let (mut con, payload) = (con.clone(), payload.clone());
+                async move {
+                    let n = RAW_FRESH.fetch_add(1, Ordering::Relaxed);
+                    let key = format!("bench:{:x>43}", format!("fresh{n}"));
+                    let user = format!("bench:~user:{n:024x}");
+                    let (_, set): (Option<String>, Option<String>) = redis::pipe()
+                        .atomic()
+                        .cmd("ZSCORE")
+                        .arg("bench:~exp")
+                        .arg(&key)
+                        .cmd("SET")
+                        .arg(&key)
+                        .arg(&payload[..])
+                        .arg("PX")
+                        .arg(TTL_MS)
+                        .arg("NX")
+                        .cmd("ZADD")
+                        .arg("bench:~exp")
+                        .arg("NX")
+                        .arg(TTL_MS)
+                        .arg(&key)
+                        .ignore()
+                        .cmd("ZADD")
+                        .arg(&user)
+                        .arg(TTL_MS)
+                        .arg(&key)
+                        .ignore()
+                        .cmd("PERSIST")
+                        .arg(&user)
+                        .ignore()
+                        .query_async(&mut con)
+                        .await
+                        .unwrap();
+                    assert!(set.is_some());
+                }
+            })
+        };
         let set_nx_fresh: Op = {
             let (con, payload) = (raw.clone(), payload.clone());
             op(move |_, _| {
@@ -368,9 +439,16 @@ fn main() {
                 None,
             )
             .await;
-        let raws = [("SET … PX", set_px.clone()), ("PEXPIRE", pexpire)];
+        let raws = [
+            ("SET … PX", set_px.clone()),
+            ("PEXPIRE", pexpire),
+            ("MULTI GETRANGE PEXPIRE ZADD", multi_refresh),
+        ];
         bench.cell("refresh", refresh, &raws, None).await;
-        let raws = [("SET … PX … NX, fresh key", set_nx_fresh)];
+        let raws = [
+            ("SET … PX … NX, fresh key", set_nx_fresh),
+            ("MULTI ZSCORE SET NX ZADD×2 PERSIST", multi_create),
+        ];
         bench
             .cell("create", create, &raws, Some(create_budget))
             .await;

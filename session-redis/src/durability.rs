@@ -346,6 +346,7 @@ impl Classifier {
             (&s.write, Class::Save),
             (&s.refresh, Class::Save),
             (&s.import_batch, Class::Save),
+            (&s.replace_score, Class::Maintenance),
             (&s.delete, Class::Revoke),
             (&s.delete_user, Class::Revoke),
             (&s.rotate, Class::Revoke),

@@ -18,10 +18,13 @@
 //!   stored bytes, therefore survives a refresh, and a rewrite by any writer, the existing
 //!   service included, makes a stale save fail with `Conflict`.
 //! - Indexes (`{prefix}~exp`, `{prefix}~user:{tag}`, see [`keys`]) make `count` and per-user
-//!   listing and revocation cheap; a write and its expiry index entry are one Lua script
-//!   ([`scripts`]) that declares every key it touches, all in one hash slot, so the same
-//!   scripts run on Redis Cluster with the per-slot index placement
-//!   ([`keys::IndexPlacement`], [`RedisStore::with_index_placement`]).
+//!   listing and revocation cheap; a write and its expiry index entry are one atomic step
+//!   that declares every key it touches, all in one hash slot, so the same code runs on Redis
+//!   Cluster with the per-slot index placement ([`keys::IndexPlacement`],
+//!   [`RedisStore::with_index_placement`]). That step is a Lua script ([`scripts`]) where it
+//!   must read what is stored to decide, and a `MULTI … EXEC` of plain commands where it need
+//!   not: creating a session under a fresh id (Redis runs each command inside a script at
+//!   about twice its plain cost).
 //! - A user's index is written before any session names that user, so `delete_user` reaches
 //!   every session this store wrote. Its entries outlive their sessions until `cleanup`
 //!   prunes them (user indexes carry no TTL, so a session kept alive by refreshes alone can

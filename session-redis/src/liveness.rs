@@ -60,6 +60,21 @@ pub fn reported_expiry(
     }
 }
 
+/// The expiry index score that speaks for a session of ours with this `lifetime` (as its
+/// metadata gives it): an entry scored before the session was created belongs to an earlier
+/// session under the same id (a native create leaves such an entry until the create's next
+/// step or `count` puts it right, see `store/native.rs`), and the session then ends where its
+/// creation put it. `prelude.lua`'s `expiry_of` is the same rule.
+pub fn current_score(score: Option<u64>, lifetime: &Lifetime) -> Option<u64> {
+    score.map(|s| {
+        if s >= lifetime.created_at.0 {
+            return s;
+        }
+        let idle = lifetime.created_at.saturating_add(lifetime.idle_timeout).0;
+        lifetime.absolute_expires_at.map_or(idle, |a| a.0.min(idle))
+    })
+}
+
 /// `lifetime` with the idle expiry Redis reports, or `None` if the session is not live:
 /// gone, or past its absolute expiry.
 pub fn live_lifetime(
@@ -92,6 +107,19 @@ mod tests {
     use super::*;
 
     const T: Duration = Duration::from_secs(100);
+
+    #[test]
+    fn an_entry_older_than_the_session_is_an_earlier_session_s() {
+        let lifetime = Lifetime::starting(Timestamp(1_000_000), T, None);
+        // Scored at or after creation: the entry speaks for this session.
+        assert_eq!(current_score(Some(1_000_000), &lifetime), Some(1_000_000));
+        assert_eq!(current_score(Some(1_250_000), &lifetime), Some(1_250_000));
+        // Before it: the expiry the creation set, capped by the absolute expiry.
+        assert_eq!(current_score(Some(999_999), &lifetime), Some(1_100_000));
+        let capped = Lifetime::starting(Timestamp(1_000_000), T, Some(Duration::from_secs(50)));
+        assert_eq!(current_score(Some(10), &capped), Some(1_050_000));
+        assert_eq!(current_score(None, &lifetime), None);
+    }
 
     #[test]
     fn the_recorded_expiry_is_reported_while_the_ttl_agrees() {

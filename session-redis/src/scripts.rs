@@ -58,6 +58,9 @@ pub struct Scripts {
     /// `count` and `cleanup` under a per-slot layout: sizes of many slots' expiry indexes on
     /// one node (`index_sizes.lua`, allowed to touch several slots).
     pub index_sizes: Script,
+    /// A native create's repair of an earlier session's expiry index entry: moved only if
+    /// nobody moved it meanwhile (`replace_score.lua`, see `store/native.rs`).
+    pub replace_score: Script,
     /// Bulk copy on Redis before 6.2: many sessions, `SET NX` and indexed (`import_batch.lua`,
     /// see `store/import.rs`).
     pub import_batch: Script,
@@ -75,6 +78,7 @@ static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     prune_user: Script::new(bare_script!("prune_user.lua")),
     index_sizes: Script::new(bare_script!("index_sizes.lua")),
     import_batch: Script::new(script!("import_batch.lua")),
+    replace_score: Script::new(bare_script!("replace_score.lua")),
 });
 
 /// The scripts.

@@ -210,10 +210,17 @@ fn parse_meta(value: &Value) -> Option<Meta> {
 /// The canonical encoding: compact metadata first, then the data members. The scripts build
 /// the same bytes (see `prelude.lua`'s `compose`).
 pub fn encode(meta: &Meta, data: &SessionData) -> Vec<u8> {
-    let body = encode_body(data);
-    let mut out = meta_prefix(meta).into_bytes();
-    out.extend_from_slice(joint(&body));
-    out.extend_from_slice(tail(&body));
+    compose(meta, &encode_body(data))
+}
+
+/// [`encode`] given `body = encode_body(data)`: what a native write stores.
+pub fn compose(meta: &Meta, body: &[u8]) -> Vec<u8> {
+    let prefix = meta_prefix(meta);
+    let (joint, tail) = (joint(body), tail(body));
+    let mut out = Vec::with_capacity(prefix.len() + joint.len() + tail.len());
+    out.extend_from_slice(prefix.as_bytes());
+    out.extend_from_slice(joint);
+    out.extend_from_slice(tail);
     out
 }
 

@@ -139,10 +139,14 @@ local function reported_expiry(pttl, score, now, t)
   return e
 end
 
--- reported_expiry read from Redis: PTTL of the key and its expiry index score.
-local function expiry_of(key, expkey, sid, now, t)
+-- reported_expiry read from Redis: PTTL of the key and its expiry index score. For a value of
+-- ours, m is its metadata: an entry scored before the session was created belongs to an
+-- earlier session under the same id (a native create leaves it: store/native.rs), and the
+-- session then ends where its creation put it (liveness.rs's current_score, the same rule).
+local function expiry_of(key, expkey, sid, now, t, m)
   local score = redis.call('ZSCORE', expkey, sid)
   if score then score = tonumber(score) end
+  if score and m and score < m.c then score = expires_at(m.c + m.t, m.a) end
   return reported_expiry(redis.call('PTTL', key), score, now, t)
 end
 
@@ -195,9 +199,9 @@ local function settle(expkey, now, default_t, first_key, first_arg)
         redis.call('ZREM', expkey, sid)
         repaired = repaired + 1
       elseif is_live(kind, m, now) then
-        local t = default_t
-        if kind == 'meta' then t = m.t end
-        redis.call('ZADD', expkey, fmt(expiry_of(key, expkey, sid, now, t)), sid)
+        local t, own = default_t, nil
+        if kind == 'meta' then t, own = m.t, m end
+        redis.call('ZADD', expkey, fmt(expiry_of(key, expkey, sid, now, t, own)), sid)
         repaired = repaired + 1
       else
         redis.call('DEL', key)

@@ -13,7 +13,7 @@ for i = 2, #KEYS do
     out[#out + 1] = sid
     out[#out + 1] = m.c
     out[#out + 1] = m.t
-    out[#out + 1] = expiry_of(key, KEYS[1], sid, now, m.t)
+    out[#out + 1] = expiry_of(key, KEYS[1], sid, now, m.t, m)
     out[#out + 1] = m.a
   end
 end

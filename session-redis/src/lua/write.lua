@@ -6,7 +6,9 @@
 -- expiry, absolute expiry ('0': none), writes; then '1' when that metadata is a lifetime the
 -- caller gave (stored as it is, over a live session too) else '0', and the expected version
 -- ('ifversion'), then `indexed`: the user tag whose index already holds this storage id
--- ('' if the caller wrote none).
+-- ('' if the caller wrote none), then, after a native create that found the key taken and
+-- added an expiry index entry where there was none (see store/native.rs), that entry's score:
+-- a create that does not write removes the entry again (unless someone moved it meanwhile).
 -- Only a write over a live session without a given lifetime composes metadata here (it keeps
 -- the stored creation and absolute expiry), so the common paths format a single number on the
 -- server. The idle expiry never passes the absolute one (Lifetime's rule in session-core).
@@ -16,10 +18,24 @@
 -- The caller rebuilds the bytes to hash them.
 local mode, now, sid, prefix, tail, u, given_t = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 
+-- The native create's index entry, removed where it is still the one that create added.
+local function undo_speculation()
+  local added = ARGV[16]
+  if not added or added == '' then return end
+  local current = redis.call('ZSCORE', KEYS[2], sid)
+  if current and tonumber(current) == tonumber(added) then redis.call('ZREM', KEYS[2], sid) end
+end
+
 local kind, v, m = read_session(KEYS[1])
-if kind == 'corrupt' then return {CORRUPT} end
+if kind == 'corrupt' then
+  undo_speculation()
+  return {CORRUPT}
+end
 local live = is_live(kind, m, now)
-if live and mode == 'create' then return {TAKEN} end
+if live and mode == 'create' then
+  undo_speculation()
+  return {TAKEN}
+end
 -- Deleted, rotated away or expired: a conditional put never brings it back.
 if not live and (mode == 'iflive' or mode == 'ifversion') then return {GONE} end
 if mode == 'ifversion' and version_of(v) ~= ARGV[14] then return {STALE} end

@@ -5,6 +5,7 @@ mod bulk;
 mod call;
 mod import;
 mod maint;
+mod native;
 mod read;
 mod scan;
 mod shards;

@@ -15,7 +15,7 @@ use super::call::{Call, Fetched};
 use super::RedisStore;
 use crate::codec::{self, foreign_created, Stored};
 use crate::keys::{user_hex, StorageId};
-use crate::liveness::{live_lifetime, parse_score};
+use crate::liveness::{current_score, live_lifetime, parse_score};
 use crate::reply::unexpected;
 use crate::scripts::scripts;
 
@@ -78,9 +78,13 @@ where
                 return Err(self.corrupt(sid, "the key does not hold a string", None))
             }
         };
-        let score = score.as_deref().and_then(parse_score);
+        let mut score = score.as_deref().and_then(parse_score);
         let (data, lifetime) = match codec::decode(&bytes) {
-            Ok(Stored::Ours { meta, data }) => (data, meta.lifetime(now)),
+            Ok(Stored::Ours { meta, data }) => {
+                let lifetime = meta.lifetime(now);
+                score = current_score(score, &lifetime);
+                (data, lifetime)
+            }
             Ok(Stored::Foreign { data }) => {
                 let lifetime = self.foreign_lifetime(&data, now);
                 (data, lifetime)
@@ -326,9 +330,13 @@ where
         let mut sessions = Vec::with_capacity(sids.len());
         for (sid, (value, pttl, score)) in sids.into_iter().zip(timed) {
             let Some(bytes) = value else { continue };
-            let score = score.as_deref().and_then(parse_score);
+            let mut score = score.as_deref().and_then(parse_score);
             let (data, lifetime) = match codec::decode(&bytes) {
-                Ok(Stored::Ours { meta, data }) => (data, meta.lifetime(now)),
+                Ok(Stored::Ours { meta, data }) => {
+                    let lifetime = meta.lifetime(now);
+                    score = current_score(score, &lifetime);
+                    (data, lifetime)
+                }
                 Ok(Stored::Foreign { data }) => {
                     let lifetime = self.foreign_lifetime(&data, now);
                     (data, lifetime)

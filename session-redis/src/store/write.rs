@@ -11,6 +11,7 @@ use session_core::{
 };
 
 use super::call::Call;
+use super::native::{Created, Speculation};
 use super::read::Loaded;
 use super::RedisStore;
 use crate::codec::{self, Meta, Stored};
@@ -76,21 +77,20 @@ where
     }
 
     /// One `write.lua` call: the put at `sid`, returning the session under `id`.
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         call: &mut Call<C>,
         id: SessionId,
         data: Arc<SessionData>,
+        body: &[u8],
         mode: PutMode,
         options: WriteOptions,
         indexed: &str,
+        speculation: Option<&Speculation>,
     ) -> Result<Written> {
         let sid = &self.shared.keys.storage_id(&id);
-        let body = encode_data(&data, self.shared.session.max_session_bytes)?;
         let now = self.now();
-        if options.lifetime.is_some_and(|l| !l.is_live(now)) {
-            return Err(Error::NotFound);
-        }
         let config = &self.shared.session;
         let keys = &self.shared.keys;
         let mut invocation = scripts().write.key(keys.session_key(sid));
@@ -112,7 +112,7 @@ where
             .arg(now.0)
             .arg(sid.as_str())
             .arg("")
-            .arg(codec::tail(&body))
+            .arg(codec::tail(body))
             .arg(&user_hex)
             .arg(options.idle_timeout.map_or(0, ms))
             .arg(fresh.created_at.0)
@@ -123,6 +123,9 @@ where
             .arg(if options.lifetime.is_some() { "1" } else { "0" })
             .arg(expected)
             .arg(indexed);
+        if let Some(speculation) = speculation {
+            invocation.arg(&speculation.added);
+        }
         let reply = call.invoke(&invocation).await?;
         match reply.status()? {
             Status::Ok => {
@@ -135,7 +138,7 @@ where
                     writes: reply.uint(5)?,
                     user_hex,
                 };
-                let version = codec::version_of_encoded(&meta, &body);
+                let version = codec::version_of_encoded(&meta, body);
                 Ok(Written::Stored(Session::from_parts(
                     id,
                     data,
@@ -185,20 +188,44 @@ where
         options: WriteOptions,
     ) -> Result<Session> {
         let sid = self.shared.keys.storage_id(id);
+        let body = encode_data(&data, self.shared.session.max_session_bytes)?;
+        if options.lifetime.is_some_and(|l| !l.is_live(self.now())) {
+            return Err(Error::NotFound);
+        }
         // A new session naming a user needs its user index entry first: write it up front
         // rather than hear so from the script. Otherwise the script says when.
         let mut indexed = String::new();
-        if mode == PutMode::Create && self.shared.keys.per_slot() {
+        let mut speculation = None;
+        if mode == PutMode::Create {
             let user_hex = self.user_hex_of(&data);
-            if !user_hex.is_empty() {
+            if self.shared.keys.per_slot() && !user_hex.is_empty() {
                 let score = self.index_score(&options);
                 self.index_user(call, &user_hex, &sid, score).await?;
-                indexed = user_hex;
+                indexed.clone_from(&user_hex);
+            }
+            // A copy (given lifetime) goes through the script: see `native`.
+            if options.lifetime.is_none() {
+                match self
+                    .create_natively(call, id, &sid, &data, &body, &user_hex, &options)
+                    .await?
+                {
+                    Created::Stored(session) => return Ok(session),
+                    Created::Taken(taken) => speculation = taken,
+                }
             }
         }
         loop {
             let written = self
-                .write(call, id.clone(), data.clone(), mode, options, &indexed)
+                .write(
+                    call,
+                    id.clone(),
+                    data.clone(),
+                    &body,
+                    mode,
+                    options,
+                    &indexed,
+                    speculation.take().as_ref(),
+                )
                 .await?;
             return match written {
                 Written::Stored(session) => Ok(session),
