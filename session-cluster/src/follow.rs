@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{Cmd, ErrorKind, Pipeline, RedisError, RedisResult, RetryMethod, Value};
+use session_redis::error::aborted_transaction_cause;
 
 use crate::router::{Dest, NodeAddr, Router};
 
@@ -150,14 +151,7 @@ where
 /// `CLUSTERDOWN`): that refusal, so it is followed like a single command's. Any other error
 /// is returned as it is.
 fn refusal_in_aborted(err: RedisError) -> RedisError {
-    if err.kind() != ErrorKind::Server(redis::ServerErrorKind::ExecAbort) {
-        return err;
-    }
-    let first = err
-        .clone()
-        .into_server_errors()
-        .and_then(|errs| errs.first().map(|(_, e)| RedisError::from(e.clone())));
-    match first {
+    match aborted_transaction_cause(&err) {
         Some(refusal) if !matches!(refusal.retry_method(), RetryMethod::NoRetry) => refusal,
         _ => err,
     }

@@ -47,7 +47,21 @@ pub fn is_wrong_type(err: &RedisError) -> bool {
     err.code() == Some("WRONGTYPE")
 }
 
+/// The error of the first refused command in a transaction Redis discarded (`EXECABORT`:
+/// nothing in it ran, as its commands were refused while queued), as an error of its own:
+/// `LOADING`, `READONLY`, `MOVED`, … `None` for any other error.
+pub fn aborted_transaction_cause(err: &RedisError) -> Option<RedisError> {
+    if err.kind() != ErrorKind::Server(ServerErrorKind::ExecAbort) {
+        return None;
+    }
+    let causes = err.clone().into_server_errors()?;
+    causes.first().map(|(_, e)| RedisError::from(e.clone()))
+}
+
 fn is_transient(err: &RedisError) -> bool {
+    if let Some(cause) = aborted_transaction_cause(err) {
+        return is_transient(&cause);
+    }
     err.is_io_error()
         || err.is_timeout()
         || err.is_connection_dropped()

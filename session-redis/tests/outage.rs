@@ -90,3 +90,32 @@ async fn connecting_to_a_dead_server_is_unavailable_not_a_hang() {
         started.elapsed()
     );
 }
+
+/// A server that became a replica refuses writes (`READONLY`). A create is a transaction,
+/// which Redis then discards whole (`EXECABORT`): it is the same retryable `Unavailable` as
+/// a script's refusal, and nothing was written.
+#[tokio::test]
+async fn writes_refused_by_a_demoted_server_are_unavailable() {
+    let primary = RedisServer::start();
+    let server = RedisServer::start();
+    let store = RedisStore::connect(config_for(&server, SessionConfig::default(), false))
+        .await
+        .unwrap()
+        .with_clock(Arc::new(SystemClock));
+    let mut con = server.connection();
+    let _: () = redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(primary.port())
+        .query(&mut con)
+        .unwrap();
+
+    let created = store.create(seed_data("eve")).await;
+    assert!(
+        matches!(created, Err(Error::Unavailable { .. })),
+        "{created:?}"
+    );
+    let set = store
+        .set(&session_core::SessionId::generate(), seed_data("eve"))
+        .await;
+    assert!(matches!(set, Err(Error::Unavailable { .. })), "{set:?}");
+}

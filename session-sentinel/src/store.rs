@@ -174,6 +174,8 @@ fn outcome_of(err: &Error) -> Outcome {
                     | ServerErrorKind::TryAgain
                     | ServerErrorKind::MasterDown
                     | ServerErrorKind::ReadOnly
+                    // a discarded transaction: nothing in it ran
+                    | ServerErrorKind::ExecAbort
             )
         ) || matches!(e.code(), Some("NOREPLICAS" | "BUSY"));
         // The server refused it before running it.

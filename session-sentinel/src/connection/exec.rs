@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
 use session_redis::durability::{confirmed, wrote, Handling, Request};
+use session_redis::error::aborted_transaction_cause;
 
 use super::{Inner, Node};
 use crate::error::SentinelError;
@@ -192,8 +193,11 @@ fn demoted(node: &Node) -> RedisError {
     SentinelError::Demoted { addr: node.addr() }.into_redis()
 }
 
+/// `READONLY`, for a command or for a transaction it made Redis discard (a native write's
+/// `MULTI` sent to a demoted master).
 fn is_readonly(e: &RedisError) -> bool {
-    e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
+    let readonly = |e: &RedisError| e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly);
+    readonly(e) || aborted_transaction_cause(e).is_some_and(|cause| readonly(&cause))
 }
 
 fn is_connection_failure(e: &RedisError) -> bool {
