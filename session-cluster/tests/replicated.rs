@@ -641,3 +641,46 @@ fn replicated_deletes_follow_ask_and_moved() {
     assert!(asks >= 1 && moves >= 1, "ASK {asks}, MOVED {moves}");
     assert!(waited >= 2, "the deletes' WAITs ran on {to}: {waited}");
 }
+
+/// A replicated create that its primary refuses while queuing it (`NOREPLICAS`, from
+/// `min-replicas-to-write` above the replicas it has) makes Redis discard the whole
+/// transaction: the caller gets a retryable `Unavailable` naming the refusal, nothing is
+/// written, and the same create succeeds once the primary accepts writes again.
+#[test]
+fn a_create_refused_while_queued_is_unavailable_and_writes_nothing() {
+    let _serial = serial();
+    let cluster = ClusterTopology::start();
+    let rt = runtime();
+    let store = rt.block_on(connect(&cluster));
+    let id = SessionId::generate();
+    let primary = cluster.primary_of_slot(slot_of(&store, &id));
+    let mut conn = cluster.connection(primary);
+    let min_replicas = |conn: &mut redis::Connection, n: u32| {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg(n)
+            .query::<()>(conn)
+            .expect("CONFIG SET min-replicas-to-write");
+    };
+    min_replicas(&mut conn, 5);
+    let create = || store.put(&id, data(1), PutMode::Create, WriteOptions::new());
+    let err = rt
+        .block_on(create())
+        .expect_err("the primary refuses writes");
+    assert!(
+        matches!(err, Error::Unavailable { .. }) && err.is_retryable(),
+        "{err:?}"
+    );
+    assert!(format!("{err:?}").contains("NOREPLICAS"), "{err:?}");
+    assert!(rt.block_on(store.load(&id)).expect("load").is_none());
+
+    min_replicas(&mut conn, 0);
+    rt.block_on(create())
+        .expect("create once writes are accepted");
+    let loaded = rt
+        .block_on(store.load(&id))
+        .expect("load")
+        .expect("created");
+    assert_eq!(counter(loaded.data()), Some(1));
+}

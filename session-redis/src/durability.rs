@@ -480,6 +480,8 @@ pub struct WithWait {
     pub kept: Range<usize>,
     /// How many replies the pipeline has (`WAIT`'s is the last).
     pub total: usize,
+    /// Whether the request is a transaction (see [`aborted_transaction`]).
+    pub transaction: bool,
 }
 
 impl<'a> Request<'a> {
@@ -538,8 +540,29 @@ impl<'a> Request<'a> {
             pipeline: out,
             kept,
             total,
+            transaction: matches!(self, Request::Pipe { pipe, .. } if pipe.is_transaction()),
         }
     }
+}
+
+/// The error a transaction Redis discarded answers with, given a [`WithWait`] pipeline's
+/// replies: `EXEC`'s reply (the first kept) is an error where an array was due, and the
+/// error returned is the first command refused while queued (`MOVED`, `LOADING`,
+/// `READONLY`, …), else `EXEC`'s own. `None` when `EXEC` answered with its replies.
+///
+/// A plain connection turns such an answer into an error itself; a pipeline sent with
+/// every reply kept does not, and the `redis` client cannot parse an error value as a
+/// transaction's replies.
+pub fn aborted_transaction(values: &[Value], kept: &Range<usize>) -> Option<RedisError> {
+    let Some(Value::ServerError(exec)) = values.get(kept.start) else {
+        return None;
+    };
+    let queued = values.get(1..kept.start).unwrap_or_default();
+    let refusal = queued.iter().find_map(|v| match v {
+        Value::ServerError(e) => Some(e),
+        _ => None,
+    });
+    Some(RedisError::from(refusal.unwrap_or(exec).clone()))
 }
 
 /// Whether any reply says something was done. A server error means that command did
@@ -951,10 +974,37 @@ mod tests {
         assert_eq!(out.kept, 3..4); // EXEC's reply
         assert_eq!(out.total, 5);
         assert!(!out.pipeline.is_transaction());
+        assert!(out.transaction);
 
         let cmd = redis::cmd("DEL");
         let out = Request::Cmd(&cmd).with_wait(2, Duration::from_millis(10));
         assert_eq!((out.pipeline.len(), out.kept, out.total), (2, 0..1, 2));
+        assert!(!out.transaction);
+    }
+
+    fn server_error(reply: &[u8]) -> Value {
+        let value = redis::parse_redis_value(reply).unwrap();
+        assert!(matches!(value, Value::ServerError(_)));
+        value
+    }
+
+    #[test]
+    fn a_discarded_transaction_answers_with_its_first_refusal() {
+        let queued = || Value::SimpleString("QUEUED".to_owned());
+        let moved = server_error(b"-MOVED 12 127.0.0.1:7001\r\n");
+        let abort = server_error(b"-EXECABORT Transaction discarded\r\n");
+        // MULTI, SET (queued), ZADD (refused), EXEC (aborted), WAIT.
+        let values = [Value::Okay, queued(), moved, abort.clone(), Value::Int(0)];
+        let err = aborted_transaction(&values, &(3..4)).unwrap();
+        assert_eq!(err.code(), Some("MOVED"));
+        // No queued refusal among the replies: EXEC's own error.
+        let values = [Value::Okay, queued(), queued(), abort, Value::Int(0)];
+        let err = aborted_transaction(&values, &(3..4)).unwrap();
+        assert_eq!(err.code(), Some("EXECABORT"));
+        // EXEC answered with its replies.
+        let exec = Value::Array(vec![Value::Okay, Value::Int(1)]);
+        let values = [Value::Okay, queued(), queued(), exec, Value::Int(1)];
+        assert!(aborted_transaction(&values, &(3..4)).is_none());
     }
 
     #[test]

@@ -54,8 +54,13 @@ pub fn aborted_transaction_cause(err: &RedisError) -> Option<RedisError> {
     if err.kind() != ErrorKind::Server(ServerErrorKind::ExecAbort) {
         return None;
     }
+    // A bare `EXECABORT` reply (no queued refusals attached) lists itself as its only
+    // error: skip it, or a caller judging the cause would judge the same error forever.
     let causes = err.clone().into_server_errors()?;
-    causes.first().map(|(_, e)| RedisError::from(e.clone()))
+    causes
+        .iter()
+        .map(|(_, e)| RedisError::from(e.clone()))
+        .find(|cause| cause.kind() != ErrorKind::Server(ServerErrorKind::ExecAbort))
 }
 
 fn is_transient(err: &RedisError) -> bool {
@@ -186,5 +191,17 @@ mod tests {
         assert!(matches!(err, Error::Backend { .. }));
         assert!(std::error::Error::source(&err).is_some());
         assert!(!err.is_retryable());
+    }
+
+    #[test]
+    fn a_bare_transaction_abort_has_no_cause_and_is_a_backend_error() {
+        let reply = redis::parse_redis_value(b"-EXECABORT Transaction discarded\r\n").unwrap();
+        let err = reply.extract_error().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Server(ServerErrorKind::ExecAbort));
+        assert!(aborted_transaction_cause(&err).is_none());
+        assert!(matches!(
+            to_store_error("redis", err),
+            Error::Backend { .. }
+        ));
     }
 }

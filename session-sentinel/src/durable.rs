@@ -55,6 +55,8 @@ pub(crate) struct Interrupted {
 pub(crate) struct Replies {
     pub(crate) values: Vec<Value>,
     pub(crate) kept: Range<usize>,
+    /// Whether the request was a transaction (its `EXEC` may have been refused).
+    pub(crate) transaction: bool,
 }
 
 impl Pool {
@@ -126,6 +128,7 @@ impl Lease<'_> {
             pipeline,
             kept,
             total,
+            transaction,
         } = request.with_wait(replicas, timeout);
         let reply = self.pooled.conn.req_packed_commands(&pipeline, 0, total);
         let result = wait_waking(reply, timeout, || {
@@ -142,7 +145,11 @@ impl Lease<'_> {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .push(pooled);
-                Ok(Replies { values, kept })
+                Ok(Replies {
+                    values,
+                    kept,
+                    transaction,
+                })
             }
             Ok(_) => Err(Interrupted {
                 error: RedisError::from((

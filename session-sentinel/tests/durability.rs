@@ -7,6 +7,9 @@
 //! empty as a replica, as an operator would bring it back) and `SENTINEL FAILOVER` (the old
 //! master stays up and writable until Sentinel demotes it: the case the store's failover
 //! fence exists for).
+//!
+//! Also: a replicated create the master refuses while queuing it (`NOREPLICAS`) is a
+//! retryable error that wrote nothing.
 
 mod common;
 
@@ -14,8 +17,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{load, ms};
-use redis_harness::sentinel::{SentinelTopology, TopologySpec, TOPOLOGY_READY_TIMEOUT};
-use session_core::SessionConfig;
+use redis_harness::sentinel::{query, SentinelTopology, TopologySpec, TOPOLOGY_READY_TIMEOUT};
+use session_core::{Error, PutMode, SessionConfig, SessionId, SessionStore, WriteOptions};
 use session_sentinel::Durability;
 
 const LIVENESS: Duration = Duration::from_secs(30);
@@ -99,4 +102,49 @@ async fn replicated_writes_survive_repeated_failovers() {
         ledger.live.len(),
         ledger.deleted.len()
     );
+}
+
+/// A replicated create that the master refuses while queuing it (`NOREPLICAS`, from
+/// `min-replicas-to-write` above its replicas) makes Redis discard the whole transaction:
+/// the caller gets a retryable error naming the refusal, nothing is written, and the same
+/// create succeeds once the master accepts writes again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_refused_while_queued_is_retryable_and_writes_nothing() {
+    let _serial = common::serial().await;
+    let topology = TopologySpec::light().start();
+    let mut config = common::config_for(
+        &topology,
+        SessionConfig {
+            key_prefix: "drq:".into(),
+            ..SessionConfig::default()
+        },
+    );
+    config.save_durability = Durability::Replicated {
+        replicas: 1,
+        timeout: Duration::from_millis(250),
+    };
+    let store = common::plain_store(config).await;
+    let master = topology.admin_port(topology.master_port());
+    let min_replicas = |n: u32| {
+        let mut cmd = redis::cmd("CONFIG");
+        cmd.arg("SET").arg("min-replicas-to-write").arg(n);
+        query::<()>(master, &cmd).expect("CONFIG SET min-replicas-to-write");
+    };
+    let id = SessionId::generate();
+    let data = Arc::new(common::data(1));
+    let create = || store.put(&id, data.clone(), PutMode::Create, WriteOptions::new());
+
+    min_replicas(5);
+    let err = create().await.expect_err("the master refuses writes");
+    assert!(
+        matches!(err, Error::Unavailable { .. }) && err.is_retryable(),
+        "{err:?}"
+    );
+    assert!(format!("{err:?}").contains("NOREPLICAS"), "{err:?}");
+    assert!(store.load(&id).await.expect("load").is_none());
+
+    min_replicas(0);
+    create().await.expect("create once writes are accepted");
+    let loaded = store.load(&id).await.expect("load").expect("created");
+    assert_eq!(loaded.data(), &*data);
 }

@@ -42,8 +42,8 @@ use std::time::Duration;
 use redis::{ConnectionInfo, ErrorKind, Pipeline, RedisError, RedisResult, Value};
 use session_core::Error;
 use session_redis::durability::{
-    carry, confirmed, find, wait_waking, Classifier, DurabilityPolicy, Handling, NotReplicated,
-    Request, Saturated, WithWait,
+    aborted_transaction, carry, confirmed, find, wait_waking, Classifier, DurabilityPolicy,
+    Handling, NotReplicated, Request, Saturated, WithWait,
 };
 use session_redis::keys::key_slot;
 use tokio::time::{sleep, timeout_at, Instant};
@@ -276,6 +276,7 @@ impl Plan {
             pipeline,
             kept,
             total,
+            transaction,
         } = request.with_wait(replicas, timeout);
         let mut asking = redis::pipe();
         asking.cmd("ASKING");
@@ -351,6 +352,11 @@ impl Plan {
             }
             by = (Instant::now() + durable.checkout).min(end);
         };
+        if transaction {
+            if let Some(refusal) = aborted_transaction(&values, &kept) {
+                return Err(refusal);
+            }
+        }
         match confirmed(values, kept, replicas, timeout) {
             Ok(values) => Ok(values),
             Err(Some(short)) => Err(carry(short)),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::{ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
-use session_redis::durability::{confirmed, wrote, Handling, Request};
+use session_redis::durability::{aborted_transaction, confirmed, wrote, Handling, Request};
 use session_redis::error::aborted_transaction_cause;
 
 use super::{Inner, Node};
@@ -139,6 +139,13 @@ impl Inner {
             }
         };
         let values = self.check_values(node, replies.values)?;
+        if replies.transaction {
+            // Discarded whole (nothing ran): its refusal is the answer, as on a plain
+            // connection.
+            if let Some(refusal) = aborted_transaction(&values, &replies.kept) {
+                return Err(refusal);
+            }
+        }
         match confirmed(values, replies.kept, replicas, timeout) {
             // Nothing written (NOSCRIPT, EXECABORT, script error): no WAIT was due.
             Ok(values) if !wrote(&values) => Ok(values),
