@@ -340,6 +340,55 @@ fn main() {
             })
         };
 
+        // The same update as an exact compare-and-set without a script: `WATCH` with the
+        // read, then the write and its expiry index entry as one `MULTI … EXEC` (nil if the key
+        // changed since). `WATCH` belongs to a connection, so each task has one of its own, as
+        // a pool of connections would give each request.
+        let own: Arc<Vec<ConnectionManager>> = {
+            let mut own = Vec::new();
+            for _ in 0..50 {
+                own.push(ConnectionManager::new(server.client()).await.unwrap());
+            }
+            Arc::new(own)
+        };
+        let watch_update: Op = {
+            let (own, keys) = (own.clone(), raw_keys.clone());
+            op(move |t, i| {
+                let (mut con, keys) = (own[t].clone(), keys.clone());
+                async move {
+                    let key = &keys[t][pick(i)];
+                    let (v,): (Vec<u8>,) = redis::pipe()
+                        .cmd("WATCH")
+                        .arg(key)
+                        .ignore()
+                        .cmd("GET")
+                        .arg(key)
+                        .query_async(&mut con)
+                        .await
+                        .unwrap();
+                    let mut data: Map<String, Value> = serde_json::from_slice(&v).unwrap();
+                    data.insert("csrf_token".into(), json!(i));
+                    let body = serde_json::to_vec(&data).unwrap();
+                    let done: Option<(String,)> = redis::pipe()
+                        .atomic()
+                        .cmd("SET")
+                        .arg(key)
+                        .arg(&body)
+                        .arg("PX")
+                        .arg(TTL_MS)
+                        .cmd("ZADD")
+                        .arg("bench:~exp")
+                        .arg(TTL_MS)
+                        .arg(key)
+                        .ignore()
+                        .query_async(&mut con)
+                        .await
+                        .unwrap();
+                    assert!(done.is_some(), "nobody else writes this key");
+                }
+            })
+        };
+
         // Store operations, each on the task's own sessions.
         let load: Op = {
             let (store, ids) = (store.clone(), ids.clone());
@@ -466,7 +515,10 @@ fn main() {
             }
         }
         bench.cell("if_version", if_version, &raws, None).await;
-        let raws = [("GET + parse + SET … PX", get_parse_set)];
+        let raws = [
+            ("GET + parse + SET … PX", get_parse_set),
+            ("WATCH GET, parse, MULTI SET ZADD", watch_update),
+        ];
         bench.cell("update", update, &raws, None).await;
         for tasks in TASKS {
             support::print_ceilings(&bench.rows, tasks);
