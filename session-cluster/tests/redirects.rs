@@ -10,8 +10,9 @@ mod common;
 
 use std::sync::Mutex;
 
-use common::{connect, counter, data, runtime, slot_of};
+use common::{connect, connect_with, counter, data, runtime, slot_of};
 use redis_harness::cluster::ClusterTopology;
+use session_cluster::ClusterStore;
 use session_core::{Error, PutMode, SessionId, SessionStore, WriteOptions};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -116,18 +117,34 @@ fn replicated_deletes_follow_ask_and_moved() {
     assert!(waited >= 2, "the deletes' WAITs ran on {to}: {waited}");
 }
 
-/// A replicated create that its primary refuses while queuing it (`NOREPLICAS`, from
+/// A create that its primary refuses while queuing it (`NOREPLICAS`, from
 /// `min-replicas-to-write` above the replicas it has) makes Redis discard the whole
 /// transaction: the caller gets a retryable `Unavailable` naming the refusal, nothing is
-/// written, and the same create succeeds once the primary accepts writes again.
+/// written, and the same create succeeds once the primary accepts writes again. Replicated
+/// (the write and its `WAIT` on a pooled connection of their own) and asynchronous (through
+/// the store's router) alike.
 #[test]
 fn a_create_refused_while_queued_is_unavailable_and_writes_nothing() {
     let _serial = serial();
     let cluster = ClusterTopology::start();
     let rt = runtime();
-    let store = rt.block_on(connect(&cluster));
+    let replicated = rt.block_on(connect(&cluster));
+    let asynchronous = rt.block_on(connect_with(
+        &cluster,
+        &[
+            ("REDIS_WAIT_REPLICAS", "0"),
+            ("REDIS_WAIT_REPLICAS_REVOKE", "0"),
+        ],
+        false,
+    ));
+    for store in [&replicated, &asynchronous] {
+        refused_create(&cluster, &rt, store);
+    }
+}
+
+fn refused_create(cluster: &ClusterTopology, rt: &tokio::runtime::Runtime, store: &ClusterStore) {
     let id = SessionId::generate();
-    let primary = cluster.primary_of_slot(slot_of(&store, &id));
+    let primary = cluster.primary_of_slot(slot_of(store, &id));
     let mut conn = cluster.connection(primary);
     let min_replicas = |conn: &mut redis::Connection, n: u32| {
         redis::cmd("CONFIG")

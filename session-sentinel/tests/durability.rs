@@ -8,8 +8,8 @@
 //! master stays up and writable until Sentinel demotes it: the case the store's failover
 //! fence exists for).
 //!
-//! Also: a replicated create the master refuses while queuing it (`NOREPLICAS`) is a
-//! retryable error that wrote nothing.
+//! Also: a create the master refuses while queuing it (`NOREPLICAS`) is a retryable error
+//! that wrote nothing, replicated or not.
 
 mod common;
 
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use common::{load, ms};
 use redis_harness::sentinel::{query, SentinelTopology, TopologySpec, TOPOLOGY_READY_TIMEOUT};
 use session_core::{Error, PutMode, SessionConfig, SessionId, SessionStore, WriteOptions};
-use session_sentinel::Durability;
+use session_sentinel::{Durability, SentinelStore};
 
 const LIVENESS: Duration = Duration::from_secs(30);
 const ROUNDS: usize = 4;
@@ -104,26 +104,34 @@ async fn replicated_writes_survive_repeated_failovers() {
     );
 }
 
-/// A replicated create that the master refuses while queuing it (`NOREPLICAS`, from
+/// A create that the master refuses while queuing it (`NOREPLICAS`, from
 /// `min-replicas-to-write` above its replicas) makes Redis discard the whole transaction:
 /// the caller gets a retryable error naming the refusal, nothing is written, and the same
-/// create succeeds once the master accepts writes again.
+/// create succeeds once the master accepts writes again. Replicated (the write and its `WAIT`
+/// on a pooled connection of their own) and asynchronous (the shared connection) alike.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_create_refused_while_queued_is_retryable_and_writes_nothing() {
     let _serial = common::serial().await;
     let topology = TopologySpec::light().start();
-    let mut config = common::config_for(
-        &topology,
-        SessionConfig {
-            key_prefix: "drq:".into(),
-            ..SessionConfig::default()
-        },
-    );
-    config.save_durability = Durability::Replicated {
+    let replicated = Durability::Replicated {
         replicas: 1,
         timeout: Duration::from_millis(250),
     };
-    let store = common::plain_store(config).await;
+    for (prefix, durability) in [("drq:", replicated), ("daq:", Durability::Async)] {
+        let mut config = common::config_for(
+            &topology,
+            SessionConfig {
+                key_prefix: prefix.into(),
+                ..SessionConfig::default()
+            },
+        );
+        config.save_durability = durability;
+        let store = common::plain_store(config).await;
+        refused_create(&topology, &store).await;
+    }
+}
+
+async fn refused_create(topology: &SentinelTopology, store: &SentinelStore) {
     let master = topology.admin_port(topology.master_port());
     let min_replicas = |n: u32| {
         let mut cmd = redis::cmd("CONFIG");

@@ -26,20 +26,30 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A store on `cluster` configured through the environment variables' names, under a fresh
-/// key prefix.
+/// key prefix: saves wait for one replica, revocations at their default (one replica).
 pub async fn connect(cluster: &ClusterTopology) -> ClusterStore {
+    connect_with(cluster, &[("REDIS_WAIT_REPLICAS", "1")], true).await
+}
+
+/// The same with `extra` settings (`REDIS_WAIT_REPLICAS_REVOKE=0`, …) added or overriding;
+/// `replicated`: whether they leave any write waiting for replicas (asserted).
+pub async fn connect_with(
+    cluster: &ClusterTopology,
+    extra: &[(&str, &str)],
+    replicated: bool,
+) -> ClusterStore {
     let handle = SessionId::generate().handle();
-    let vars: HashMap<&str, String> = HashMap::from([
+    let mut vars: HashMap<&str, String> = HashMap::from([
         ("REDIS_CLUSTER_NODES", cluster.seeds()),
-        ("REDIS_WAIT_REPLICAS", "1".to_string()),
         ("REDIS_WAIT_TIMEOUT_MS", WAIT.as_millis().to_string()),
         (
             "SESSION_KEY_PREFIX",
             format!("repl-{}:", &handle.as_str()[..12]),
         ),
     ]);
+    vars.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     let config = ClusterConfig::from_lookup(|name| vars.get(name).cloned()).expect("settings");
-    assert!(config.durability().any_replicated());
+    assert_eq!(config.durability().any_replicated(), replicated);
     ClusterStore::connect(config)
         .await
         .expect("connect to the test cluster")
