@@ -8,7 +8,9 @@
 //! `cargo run --release -p session-redis --example wait_cost -- [OPS]`
 //!
 //! `OPS` (default 64,000) operations per row, spread over 16 and then 64 tasks, each task on
-//! a connection of its own with one request in flight, as the replicated-write pools do.
+//! a connection of its own with one request in flight, as the replicated-write pools do (the
+//! "one shared connection" rows: every task on one multiplexed connection, as the store's
+//! other requests go, for what connections of their own cost).
 //! The first rows run before the replica attaches, so the table also shows what feeding a
 //! replica costs the primary.
 
@@ -23,44 +25,67 @@ struct Mode {
     delete: bool,
     batch: usize,
     wait: bool,
+    /// All tasks on one multiplexed connection (as the store's non-replicated requests go)
+    /// instead of one each (never with `WAIT`: it would block every task's requests).
+    shared: bool,
 }
 
-const MODES: [Mode; 6] = [
+const MODES: [Mode; 8] = [
+    Mode {
+        name: "SET PX, one shared connection",
+        delete: false,
+        batch: 1,
+        wait: false,
+        shared: true,
+    },
+    Mode {
+        name: "DEL, one shared connection",
+        delete: true,
+        batch: 1,
+        wait: false,
+        shared: true,
+    },
     Mode {
         name: "SET PX",
         delete: false,
         batch: 1,
         wait: false,
+        shared: false,
     },
     Mode {
         name: "SET PX + WAIT",
         delete: false,
         batch: 1,
         wait: true,
+        shared: false,
     },
     Mode {
         name: "DEL",
         delete: true,
         batch: 1,
         wait: false,
+        shared: false,
     },
     Mode {
         name: "DEL + WAIT",
         delete: true,
         batch: 1,
         wait: true,
+        shared: false,
     },
     Mode {
         name: "8 DEL",
         delete: true,
         batch: 8,
         wait: false,
+        shared: false,
     },
     Mode {
         name: "8 DEL + WAIT",
         delete: true,
         batch: 8,
         wait: true,
+        shared: false,
     },
 ];
 
@@ -233,15 +258,25 @@ async fn fill(server: &RedisServer, tasks: usize, per_task: usize, value: &str, 
 }
 
 async fn run(server: &RedisServer, mode: Mode, tasks: usize, per_task: usize, value: &str) {
+    let shared = server
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
     let mut handles = Vec::new();
     for task in 0..tasks {
         let client = server.client();
         let value = value.to_owned();
+        let shared = shared.clone();
         handles.push(tokio::spawn(async move {
-            let mut conn = client
-                .get_multiplexed_async_connection()
-                .await
-                .expect("connect");
+            let mut conn = if mode.shared {
+                shared
+            } else {
+                client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("connect")
+            };
             for first in (0..per_task).step_by(mode.batch) {
                 let mut pipe = redis::pipe();
                 for i in first..(first + mode.batch).min(per_task) {
