@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 
 use common::churn::{self, Kind, Op};
 use redis_harness::sentinel::{SentinelTopology, TopologySpec, TOPOLOGY_READY_TIMEOUT};
-use session_core::SessionConfig;
 use session_sentinel::{Durability, SentinelConfig, SentinelStore};
 
 const WAIT: Duration = Duration::from_millis(250);
@@ -131,13 +130,7 @@ fn margin(rtt_p99: Duration) -> Duration {
 }
 
 fn store_config(topology: &SentinelTopology, prefix: &str) -> SentinelConfig {
-    common::config_for(
-        topology,
-        SessionConfig {
-            key_prefix: prefix.into(),
-            ..SessionConfig::default()
-        },
-    )
+    common::config_prefixed(topology, prefix)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

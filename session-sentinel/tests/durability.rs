@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use common::{load, ms};
 use redis_harness::sentinel::{query, SentinelTopology, TopologySpec, TOPOLOGY_READY_TIMEOUT};
-use session_core::{Error, PutMode, SessionConfig, SessionId, SessionStore, WriteOptions};
+use session_core::{Error, PutMode, SessionId, SessionStore, WriteOptions};
 use session_sentinel::{Durability, SentinelStore};
 
 const LIVENESS: Duration = Duration::from_secs(30);
@@ -29,13 +29,7 @@ async fn rounds(
     durability: Durability,
     prefix: &str,
 ) -> (usize, usize, load::Ledger) {
-    let mut config = common::config_for(
-        topology,
-        SessionConfig {
-            key_prefix: prefix.into(),
-            ..SessionConfig::default()
-        },
-    );
+    let mut config = common::config_prefixed(topology, prefix);
     config.save_durability = durability;
     config.revoke_durability = durability;
     let store = Arc::new(common::plain_store(config).await);
@@ -118,13 +112,7 @@ async fn a_create_refused_while_queued_is_retryable_and_writes_nothing() {
         timeout: Duration::from_millis(250),
     };
     for (prefix, durability) in [("drq:", replicated), ("daq:", Durability::Async)] {
-        let mut config = common::config_for(
-            &topology,
-            SessionConfig {
-                key_prefix: prefix.into(),
-                ..SessionConfig::default()
-            },
-        );
+        let mut config = common::config_prefixed(&topology, prefix);
         config.save_durability = durability;
         let store = common::plain_store(config).await;
         refused_create(&topology, &store).await;

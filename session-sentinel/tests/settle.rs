@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use redis_harness::sentinel::{query, TopologySpec};
 use redis_harness::{wait_until, RedisServer, ServerSpec};
-use session_core::{Error, SessionConfig, SessionStore, SessionStoreExt};
+use session_core::{Error, SessionStore, SessionStoreExt};
 use session_sentinel::{Durability, SentinelError};
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -175,13 +175,7 @@ async fn an_interrupted_save_is_settled_before_its_error() {
             "st-r:",
         ),
     ] {
-        let mut config = common::config_for(
-            &topology,
-            SessionConfig {
-                key_prefix: prefix.into(),
-                ..SessionConfig::default()
-            },
-        );
+        let mut config = common::config_prefixed(&topology, prefix);
         config.save_durability = durability;
         config.redis.response_timeout = Duration::from_millis(1000);
         config.retry_budget = Duration::ZERO;

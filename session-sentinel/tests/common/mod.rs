@@ -31,6 +31,17 @@ pub fn config_for(topology: &SentinelTopology, session: SessionConfig) -> Sentin
     config
 }
 
+/// [`config_for`] with default session settings under `prefix`.
+pub fn config_prefixed(topology: &SentinelTopology, prefix: &str) -> SentinelConfig {
+    config_for(
+        topology,
+        SessionConfig {
+            key_prefix: prefix.into(),
+            ..SessionConfig::default()
+        },
+    )
+}
+
 /// A connected store on `topology`.
 pub async fn store_on(
     topology: &SentinelTopology,
