@@ -1,4 +1,5 @@
-//! The Lua scripts behind every write that touches more than one key.
+//! The Lua scripts behind the writes that touch more than one key and must branch on what
+//! they read (a `Create` under a free id is a plain transaction instead: `store/native.rs`).
 //!
 //! Each script is `prelude.lua` (reading and classifying a stored value, composing the
 //! metadata, index maintenance) followed by its own file. They run through [`redis::Script`],
