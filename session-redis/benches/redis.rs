@@ -95,6 +95,14 @@ impl Bench {
     }
 }
 
+/// A raw update's new value: the stored JSON decoded, one member changed, encoded again (what
+/// the existing service does with `json.loads` and `json.dumps`).
+fn changed(stored: &[u8], i: u64) -> Vec<u8> {
+    let mut data: Map<String, Value> = serde_json::from_slice(stored).unwrap();
+    data.insert("csrf_token".into(), json!(i));
+    serde_json::to_vec(&data).unwrap()
+}
+
 fn main() {
     let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| v != "0")
         || std::env::args().any(|a| a == "--quick");
@@ -332,10 +340,7 @@ fn main() {
                     // The existing service: json.loads(GET), change one key, SET json.dumps.
                     let key = &keys[t][pick(i)];
                     let v = raw_get(&mut con, key).await;
-                    let mut data: Map<String, Value> = serde_json::from_slice(&v).unwrap();
-                    data.insert("csrf_token".into(), json!(i));
-                    let body = serde_json::to_vec(&data).unwrap();
-                    raw_set(&mut con, key, &body, false).await;
+                    raw_set(&mut con, key, &changed(&v, i), false).await;
                 }
             })
         };
@@ -366,9 +371,7 @@ fn main() {
                         .query_async(&mut con)
                         .await
                         .unwrap();
-                    let mut data: Map<String, Value> = serde_json::from_slice(&v).unwrap();
-                    data.insert("csrf_token".into(), json!(i));
-                    let body = serde_json::to_vec(&data).unwrap();
+                    let body = changed(&v, i);
                     let done: Option<(String,)> = redis::pipe()
                         .atomic()
                         .cmd("SET")
